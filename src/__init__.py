@@ -1,0 +1,1 @@
+"""taskapi: a contract-first REST API for user accounts and their tasks."""

@@ -1,0 +1,203 @@
+"""Every error the service can answer with, rendered as RFC 9457 problem+json in one place.
+
+Adding an error is: a class (in `taskapi.errors` for the domain), a line in `_DOMAIN_PROBLEMS`
+below, and a line in the spec's table of problem types.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from connexion import AsyncApp
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from taskapi import errors
+from taskapi.web.request_id import current_request_id
+from taskapi.web.routes import AllowedMethods
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+ErrorHandler = Callable[[ConnexionRequest, Exception], Awaitable[ConnexionResponse]]
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    slug: str
+    title: str
+    status: int
+
+    @property
+    def uri(self) -> str:
+        # tag: URIs (RFC 4151) are stable, globally unique and never dereferenced by accident.
+        return f"tag:taskapi.dev,2026:problem/{self.slug}"
+
+
+VALIDATION_ERROR = ProblemType("validation-error", "Invalid request", 400)
+MALFORMED_REQUEST = ProblemType("malformed-request", "Malformed request", 400)
+NOT_FOUND = ProblemType("not-found", "Not found", 404)
+METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed", 405)
+CONFLICT = ProblemType("conflict", "Conflict", 409)
+PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "Payload too large", 413)
+UNSUPPORTED_MEDIA_TYPE = ProblemType("unsupported-media-type", "Unsupported media type", 415)
+INTERNAL_ERROR = ProblemType("internal-error", "Internal server error", 500)
+
+_DOMAIN_PROBLEMS: Mapping[type[errors.DomainError], ProblemType] = {
+    errors.NotFoundError: NOT_FOUND,
+    errors.ConflictError: CONFLICT,
+}
+
+# Connexion and Starlette raise these for requests that never reach a handler.
+_HTTP_PROBLEMS: Mapping[int, ProblemType] = {
+    400: VALIDATION_ERROR,
+    404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
+    413: PAYLOAD_TOO_LARGE,
+    415: UNSUPPORTED_MEDIA_TYPE,
+}
+
+INTERNAL_DETAIL = (
+    "The service met an unexpected condition. Quote the request id when reporting it."
+)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    pointer: str
+    message: str
+
+
+class RequestValidationFailed(Exception):
+    """The request breaks the contract; carries every failing field."""
+
+    def __init__(self, field_errors: Sequence[FieldError]) -> None:
+        super().__init__(f"{len(field_errors)} invalid field(s)")
+        self.field_errors = field_errors
+
+
+class MalformedRequest(Exception):
+    """The body cannot be read as JSON text in UTF-8."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class PayloadTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The body is larger than {limit} bytes.")
+        self.detail = str(self)
+
+
+def render_problem(
+    problem_type: ProblemType,
+    detail: str,
+    *,
+    instance: str,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """The status, headers and body of a problem response."""
+    body: dict[str, Any] = {
+        "type": problem_type.uri,
+        "title": problem_type.title,
+        "status": problem_type.status,
+        "detail": detail,
+        "instance": instance,
+        "request_id": current_request_id(),
+        **(extensions or {}),
+    }
+    return (
+        problem_type.status,
+        {**(headers or {}), "Content-Type": PROBLEM_JSON},
+        orjson.dumps(body),
+    )
+
+
+def _response(
+    request: ConnexionRequest,
+    problem_type: ProblemType,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> ConnexionResponse:
+    status, all_headers, body = render_problem(
+        problem_type, detail, instance=request.url.path, headers=headers, extensions=extensions
+    )
+    return ConnexionResponse(
+        status_code=status, mimetype=PROBLEM_JSON, body=body, headers=all_headers
+    )
+
+
+async def _domain_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, errors.DomainError)
+    problem_type = next(p for cls, p in _DOMAIN_PROBLEMS.items() if isinstance(exc, cls))
+    return _response(request, problem_type, exc.detail)
+
+
+async def _validation_failed(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, RequestValidationFailed)
+    count = len(exc.field_errors)
+    detail = f"The request has {count} invalid field{'s' if count != 1 else ''}."
+    field_errors = [{"pointer": e.pointer, "message": e.message} for e in exc.field_errors]
+    return _response(request, VALIDATION_ERROR, detail, extensions={"errors": field_errors})
+
+
+async def _malformed_request(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, MalformedRequest)
+    return _response(request, MALFORMED_REQUEST, exc.detail)
+
+
+async def _payload_too_large(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, PayloadTooLarge)
+    return _response(request, PAYLOAD_TOO_LARGE, exc.detail, headers={"Connection": "close"})
+
+
+def _http_error_handler(allowed_methods: AllowedMethods) -> ErrorHandler:
+    async def http_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        """Errors raised by Connexion or Starlette before a handler runs."""
+        assert isinstance(exc, HTTPException)
+        status = exc.status if isinstance(exc, ProblemException) else exc.status_code
+        problem_type = _HTTP_PROBLEMS.get(status)
+        if problem_type is None:
+            return await _unhandled(request, exc)
+        headers = dict(exc.headers or {})
+        if problem_type is METHOD_NOT_ALLOWED:
+            headers["Allow"] = ", ".join(allowed_methods.for_path(request.url.path))
+            detail = f"{request.method} is not allowed here; see the Allow header."
+        elif problem_type is NOT_FOUND:
+            detail = "There is nothing at this path."
+        elif problem_type is UNSUPPORTED_MEDIA_TYPE:
+            content_type = request.headers.get("content-type", "")
+            detail = f"This operation does not accept bodies of type {content_type!r}."
+        else:
+            detail = str(exc.detail)
+        return _response(request, problem_type, detail, headers=headers)
+
+    return http_error
+
+
+async def _unhandled(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    # Logged once, with its traceback, under the request id; the client learns nothing of it.
+    logger.error("unhandled exception", exc_info=exc)
+    return _response(request, INTERNAL_ERROR, INTERNAL_DETAIL)
+
+
+def register_problem_handlers(app: AsyncApp, *, allowed_methods: AllowedMethods) -> None:
+    """Install the mapping on the app: the only place where exceptions become responses."""
+    http_error = _http_error_handler(allowed_methods)
+    app.add_error_handler(errors.DomainError, _domain_error)
+    app.add_error_handler(RequestValidationFailed, _validation_failed)
+    app.add_error_handler(MalformedRequest, _malformed_request)
+    app.add_error_handler(PayloadTooLarge, _payload_too_large)
+    app.add_error_handler(HTTPException, http_error)
+    app.add_error_handler(ProblemException, http_error)
+    app.add_error_handler(Exception, _unhandled)

@@ -1,0 +1,126 @@
+"""The outermost layer of every request: its id, its access record, and the body size limit.
+
+It sits outside Connexion's own middleware so that whatever happens inside, routing errors
+and crashes included, the response carries `X-Request-ID` and is logged exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from taskapi.web.problems import (
+    INTERNAL_DETAIL,
+    INTERNAL_ERROR,
+    PAYLOAD_TOO_LARGE,
+    PayloadTooLarge,
+    render_problem,
+)
+from taskapi.web.request_id import REQUEST_ID_HEADER, begin_request, end_request
+
+access_logger = logging.getLogger("taskapi.access")
+logger = logging.getLogger(__name__)
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        headers = Headers(scope=scope)
+        request_id, token = begin_request(headers.get(REQUEST_ID_HEADER))
+        # Connexion's router records the operationId here; sharing the dict lets us read it back.
+        if scope.get("extensions") is None:
+            scope["extensions"] = {}
+        started = time.perf_counter()
+        response: dict[str, Any] = {"status": None}
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode("ascii")),
+                ]
+            await send(message)
+
+        try:
+            if self._declared_length(headers) > self.max_body_bytes:
+                await self._send_problem(scope, send_with_request_id, too_large=True)
+            else:
+                await self.app(scope, self._limited(receive), send_with_request_id)
+        except Exception as exc:
+            # Connexion's exception layer answers for nearly everything; this is the backstop.
+            logger.error("unhandled exception outside the API layer", exc_info=exc)
+            if response["status"] is None:
+                await self._send_problem(scope, send_with_request_id, too_large=False)
+        finally:
+            self._log_access(scope, headers, response["status"] or 500, started)
+            end_request(token)
+
+    @staticmethod
+    def _declared_length(headers: Headers) -> int:
+        try:
+            return int(headers.get("content-length", "0"))
+        except ValueError:
+            return 0
+
+    def _limited(self, receive: Receive) -> Receive:
+        """Count bodies sent without Content-Length (chunked) and stop reading past the limit."""
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise PayloadTooLarge(self.max_body_bytes)
+            return message
+
+        return limited_receive
+
+    async def _send_problem(self, scope: Scope, send: Send, *, too_large: bool) -> None:
+        if too_large:
+            problem, detail = PAYLOAD_TOO_LARGE, str(PayloadTooLarge(self.max_body_bytes))
+            # The unread body stays on the wire; the connection cannot be reused.
+            extra_headers = {"Connection": "close"}
+        else:
+            problem, detail, extra_headers = INTERNAL_ERROR, INTERNAL_DETAIL, {}
+        status, headers, body = render_problem(
+            problem, detail, instance=scope["path"], headers=extra_headers
+        )
+        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        raw_headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _log_access(scope: Scope, headers: Headers, status: int, started: float) -> None:
+        routing = (scope.get("extensions") or {}).get("connexion_routing") or {}
+        client = scope.get("client")
+        access_logger.info(
+            "%s %s %s",
+            scope["method"],
+            scope["path"],
+            status,
+            extra={
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": routing.get("operation_id"),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "client": client[0] if client else None,
+                "user_agent": headers.get("user-agent"),
+            },
+        )

@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -87,11 +87,12 @@ class RedactingJsonFormatter(JsonFormatter):
     """Tracebacks can quote local values (a password in an SQL parameter, say): redact them too."""
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's own name
-        return redact_text(super().formatException(ei))
+        return redact_text(str(super().formatException(ei)))
 
 
-def configure_logging(level: int | str = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(level: int | str = logging.INFO, *, stream: IO[str] | None = None) -> None:
+    """Send every logger's records to `stream` (stdout by default) as redacted JSON lines."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
     handler.setFormatter(
         RedactingJsonFormatter(
             "{message}{levelname}{name}",

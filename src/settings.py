@@ -13,6 +13,7 @@ from pathlib import Path
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PASSWORD_HASH_PROFILES = ("RFC_9106_LOW_MEMORY", "CHEAPEST")
+MAX_PORT = 65535
 
 
 class SettingsError(ValueError):
@@ -35,7 +36,7 @@ class Settings:
             # The embedded default: an SQLite file in the git-ignored data folder.
             default_url = f"sqlite:///{self.data_dir / 'taskapi.sqlite3'}"
             object.__setattr__(self, "database_url", default_url)
-        if not 0 < self.port < 65536:
+        if not 0 < self.port <= MAX_PORT:
             raise SettingsError(f"PORT must be between 1 and 65535, not {self.port}")
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")

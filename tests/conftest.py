@@ -1,19 +1,20 @@
 """Fixtures: a real database per backend, one rolled-back transaction per test, the real app.
 
 Every test that touches the database runs on SQLite and, when TEST_DATABASE_URL is set, on
-PostgreSQL too. Each runs inside a transaction that is rolled back at the end (the app's own
+PostgreSQL too (in a scratch database of its own). Each runs inside a transaction that is rolled back at the end (the app's own
 commits only release savepoints), so tests share no state and need no clean-up.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import contextmanager
 
 import pytest
 from connexion import AsyncApp
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
@@ -25,33 +26,43 @@ from taskapi.settings import Settings
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def _database_url(backend: str, tmp_dir: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_dir / 'test.sqlite3'}"
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (make test sets it in CI)")
-    return url
+@contextmanager
+def _scratch_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the TEST_DATABASE_URL server for this test session only.
 
-
-def _fresh_schema(engine: Engine) -> None:
-    """Start PostgreSQL from nothing, so the migrations themselves are tested every run."""
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
+    Starting from nothing tests the migrations on every run, and concurrent runs against the
+    same server cannot see each other.
+    """
+    name = f"taskapi_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return _database_url(request.param, tmp_path_factory.mktemp(request.param))
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite3'}"
+        return
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (make test sets it in CI)")
+    with _scratch_postgres_database(server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine_for(database_url)
-    if engine.dialect.name == "postgresql":
-        _fresh_schema(engine)
     upgrade_to_head(database_url)
+    engine = create_engine_for(database_url)
     yield engine
     engine.dispose()
 

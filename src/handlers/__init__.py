@@ -1,1 +1,1 @@
-"""One module per resource, one function per operationId: unpack, call a service, shape the reply."""
+"""One module per resource, one function per operationId: unpack, call a service, reply."""

@@ -34,9 +34,7 @@ class Page(Generic[Item]):
         return -(-self.total // self.limit)  # ceiling division
 
 
-def fetch_page(
-    *, session: Session, query: Select[tuple[Item]], page: PageRequest
-) -> Page[Item]:
+def fetch_page(*, session: Session, query: Select[Item], page: PageRequest) -> Page[Item]:
     """Run `query` for one page, plus the count of every row it would return.
 
     `query` must already be ordered by a unique key, or pages could repeat or skip rows.

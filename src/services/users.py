@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import UnaryExpression, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,7 +71,7 @@ def get(*, session: Session, user_id: str) -> User:
     return user
 
 
-_ORDERINGS = {
+_ORDERINGS: dict[UserSort, tuple[UnaryExpression[Any], ...]] = {
     UserSort.CREATED_AT: (User.created_at.asc(), User.id.asc()),
     UserSort.CREATED_AT_DESC: (User.created_at.desc(), User.id.desc()),
     UserSort.EMAIL: (User.email.asc(), User.id.asc()),

@@ -15,6 +15,7 @@ import orjson
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from taskapi import errors
@@ -63,9 +64,7 @@ _HTTP_PROBLEMS: Mapping[int, ProblemType] = {
     415: UNSUPPORTED_MEDIA_TYPE,
 }
 
-INTERNAL_DETAIL = (
-    "The service met an unexpected condition. Quote the request id when reporting it."
-)
+INTERNAL_DETAIL = "The service met an unexpected condition. Quote the request id when reporting it."
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ class FieldError:
     message: str
 
 
-class RequestValidationFailed(Exception):
+class RequestValidationError(Exception):
     """The request breaks the contract; carries every failing field."""
 
     def __init__(self, field_errors: Sequence[FieldError]) -> None:
@@ -82,7 +81,7 @@ class RequestValidationFailed(Exception):
         self.field_errors = field_errors
 
 
-class MalformedRequest(Exception):
+class MalformedRequestError(Exception):
     """The body cannot be read as JSON text in UTF-8."""
 
     def __init__(self, detail: str) -> None:
@@ -90,7 +89,7 @@ class MalformedRequest(Exception):
         self.detail = detail
 
 
-class PayloadTooLarge(Exception):
+class PayloadTooLargeError(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"The body is larger than {limit} bytes.")
         self.detail = str(self)
@@ -144,7 +143,7 @@ async def _domain_error(request: ConnexionRequest, exc: Exception) -> ConnexionR
 
 
 async def _validation_failed(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    assert isinstance(exc, RequestValidationFailed)
+    assert isinstance(exc, RequestValidationError)
     count = len(exc.field_errors)
     detail = f"The request has {count} invalid field{'s' if count != 1 else ''}."
     field_errors = [{"pointer": e.pointer, "message": e.message} for e in exc.field_errors]
@@ -152,12 +151,12 @@ async def _validation_failed(request: ConnexionRequest, exc: Exception) -> Conne
 
 
 async def _malformed_request(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    assert isinstance(exc, MalformedRequest)
+    assert isinstance(exc, MalformedRequestError)
     return _response(request, MALFORMED_REQUEST, exc.detail)
 
 
 async def _payload_too_large(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    assert isinstance(exc, PayloadTooLarge)
+    assert isinstance(exc, PayloadTooLargeError)
     return _response(request, PAYLOAD_TOO_LARGE, exc.detail, headers={"Connection": "close"})
 
 
@@ -187,7 +186,8 @@ def _http_error_handler(allowed_methods: AllowedMethods) -> ErrorHandler:
 
 async def _unhandled(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     # Logged once, with its traceback, under the request id; the client learns nothing of it.
-    logger.error("unhandled exception", exc_info=exc)
+    kind = "database error" if isinstance(exc, SQLAlchemyError) else "unhandled exception"
+    logger.error(kind, exc_info=exc, extra={"error_type": type(exc).__name__})
     return _response(request, INTERNAL_ERROR, INTERNAL_DETAIL)
 
 
@@ -195,9 +195,9 @@ def register_problem_handlers(app: AsyncApp, *, allowed_methods: AllowedMethods)
     """Install the mapping on the app: the only place where exceptions become responses."""
     http_error = _http_error_handler(allowed_methods)
     app.add_error_handler(errors.DomainError, _domain_error)
-    app.add_error_handler(RequestValidationFailed, _validation_failed)
-    app.add_error_handler(MalformedRequest, _malformed_request)
-    app.add_error_handler(PayloadTooLarge, _payload_too_large)
+    app.add_error_handler(RequestValidationError, _validation_failed)
+    app.add_error_handler(MalformedRequestError, _malformed_request)
+    app.add_error_handler(PayloadTooLargeError, _payload_too_large)
     app.add_error_handler(HTTPException, http_error)
     app.add_error_handler(ProblemException, http_error)
     app.add_error_handler(Exception, _unhandled)

@@ -17,7 +17,7 @@ from taskapi.web.problems import (
     INTERNAL_DETAIL,
     INTERNAL_ERROR,
     PAYLOAD_TOO_LARGE,
-    PayloadTooLarge,
+    PayloadTooLargeError,
     render_problem,
 )
 from taskapi.web.request_id import REQUEST_ID_HEADER, begin_request, end_request
@@ -85,14 +85,14 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise PayloadTooLarge(self.max_body_bytes)
+                    raise PayloadTooLargeError(self.max_body_bytes)
             return message
 
         return limited_receive
 
     async def _send_problem(self, scope: Scope, send: Send, *, too_large: bool) -> None:
         if too_large:
-            problem, detail = PAYLOAD_TOO_LARGE, str(PayloadTooLarge(self.max_body_bytes))
+            problem, detail = PAYLOAD_TOO_LARGE, str(PayloadTooLargeError(self.max_body_bytes))
             # The unread body stays on the wire; the connection cannot be reused.
             extra_headers = {"Connection": "close"}
         else:

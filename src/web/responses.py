@@ -7,8 +7,8 @@ its side effects are committed: spec-first/connexion#1956).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 

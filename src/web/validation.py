@@ -7,7 +7,7 @@ at each one with a JSON pointer, and build each schema's validator once instead 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -17,9 +17,9 @@ from connexion.lifecycle import ConnexionRequest
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator
 from jsonschema import ValidationError as SchemaError
-from starlette.types import Scope
+from starlette.types import Message, Receive, Scope
 
-from taskapi.web.problems import FieldError, MalformedRequest, RequestValidationFailed
+from taskapi.web.problems import FieldError, MalformedRequestError, RequestValidationError
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -40,41 +40,43 @@ _FORMAT_MESSAGES = {
 }
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+# One sentence per JSON Schema keyword: given the keyword's value and its schema.
+_RULES: dict[str, Callable[[Any, Mapping[str, Any]], str]] = {
+    "type": lambda types, _: (
+        "must be "
+        + " or ".join(_TYPE_NAMES.get(t, t) for t in ([types] if isinstance(types, str) else types))
+    ),
+    "minLength": lambda n, _: f"must be at least {_plural(n, 'character')} long",
+    "maxLength": lambda n, _: f"must be at most {_plural(n, 'character')} long",
+    "minimum": lambda n, schema: (
+        f"must be greater than {n}" if schema.get("exclusiveMinimum") else f"must be at least {n}"
+    ),
+    "maximum": lambda n, schema: (
+        f"must be less than {n}" if schema.get("exclusiveMaximum") else f"must be at most {n}"
+    ),
+    "enum": lambda values, _: "must be one of: " + ", ".join(str(v) for v in values),
+    # The spec may say in words what its pattern means (`x-pattern-message`).
+    "pattern": lambda pattern, schema: str(
+        schema.get("x-pattern-message") or f"must match the pattern {pattern}"
+    ),
+    "format": lambda name, _: _FORMAT_MESSAGES.get(name, f"must be a valid {name}"),
+    "minItems": lambda n, _: f"must have at least {_plural(n, 'item')}",
+    "maxItems": lambda n, _: f"must have at most {_plural(n, 'item')}",
+    "uniqueItems": lambda _n, _: "must not contain the same item twice",
+}
+
+
 def describe(error: SchemaError) -> str:
     """What the value must be, said the way a person would say it."""
-    rule, limit = error.validator, error.validator_value
+    rule = _RULES.get(str(error.validator))
+    if rule is None:
+        return str(error.message)
     schema = error.schema if isinstance(error.schema, Mapping) else {}
-    match rule:
-        case "type":
-            types = [limit] if isinstance(limit, str) else list(limit)
-            return "must be " + " or ".join(_TYPE_NAMES.get(t, t) for t in types)
-        case "minLength":
-            return f"must be at least {limit} character{'s' if limit != 1 else ''} long"
-        case "maxLength":
-            return f"must be at most {limit} characters long"
-        case "minimum":
-            return f"must be greater than {limit}" if schema.get("exclusiveMinimum") else (
-                f"must be at least {limit}"
-            )
-        case "maximum":
-            return f"must be less than {limit}" if schema.get("exclusiveMaximum") else (
-                f"must be at most {limit}"
-            )
-        case "enum":
-            return "must be one of: " + ", ".join(str(v) for v in limit)
-        case "pattern":
-            # The spec may say in words what its pattern means (`x-pattern-message`).
-            return str(schema.get("x-pattern-message") or f"must match the pattern {limit}")
-        case "format":
-            return _FORMAT_MESSAGES.get(limit, f"must be a valid {limit}")
-        case "minItems":
-            return f"must have at least {limit} item{'s' if limit != 1 else ''}"
-        case "maxItems":
-            return f"must have at most {limit} items"
-        case "uniqueItems":
-            return "must not contain the same item twice"
-        case _:
-            return str(error.message)
+    return rule(error.validator_value, schema)
 
 
 def pointer(path: Iterable[Any]) -> str:
@@ -82,9 +84,7 @@ def pointer(path: Iterable[Any]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
-def field_errors(
-    validator: Draft4Validator, value: Any, prefix: list[str]
-) -> Iterator[FieldError]:
+def field_errors(validator: Draft4Validator, value: Any, prefix: list[str]) -> Iterator[FieldError]:
     """Every way `value` breaks the schema, one error per field, missing and unknown ones too.
 
     `prefix` locates the value in the request: `["body"]`, or `["query", "limit"]`.
@@ -138,28 +138,30 @@ _body_validators = _CompiledSchemas(Draft4RequestValidator)
 class ContractParameterValidator(ParameterValidator):  # type: ignore[misc]
     """Validates path, query and header parameters, reporting all of them at once."""
 
-    _SOURCES = (
-        ("path", lambda request, name: request.path_params.get(name.replace("-", "_"))),
-        ("query", lambda request, name: request.query_params.get(name)),
-        ("header", lambda request, name: request.headers.get(name)),
-        ("cookie", lambda request, name: request.cookies.get(name)),
-    )
+    _LOCATIONS = ("path", "query", "header", "cookie")
+
+    @staticmethod
+    def _read(request: ConnexionRequest, location: str, name: str) -> Any:
+        if location == "path":
+            return request.path_params.get(name.replace("-", "_"))
+        source = {"query": request.query_params, "header": request.headers}.get(location)
+        return (source if source is not None else request.cookies).get(name)
 
     def validate_request(self, request: ConnexionRequest) -> None:
         errors: list[FieldError] = []
         if self.strict_validation:
-            unknown = self.validate_query_parameter_list(
-                request, security_params=self.security_query_params
-            )
+            known = {p["name"] for p in self.parameters.get("query", [])}
+            unknown = set(request.query_params) - known - self.security_query_params
             errors.extend(
                 FieldError(pointer(["query", name]), "is not a known parameter")
                 for name in sorted(unknown)
             )
-        for location, read in self._SOURCES:
+        for location in self._LOCATIONS:
             for param in self.parameters.get(location, []):
-                errors.extend(self._check(location, param, read(request, param["name"])))
+                value = self._read(request, location, param["name"])
+                errors.extend(self._check(location, param, value))
         if errors:
-            raise RequestValidationFailed(one_per_field(errors))
+            raise RequestValidationError(one_per_field(errors))
 
     @staticmethod
     def _check(location: str, param: Mapping[str, Any], value: Any) -> Iterator[FieldError]:
@@ -175,6 +177,28 @@ class ContractJSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[m
     """Parses JSON bodies strictly (UTF-8, no lone surrogates, no NaN) and reports every
     failing field."""
 
+    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        """Read, parse and validate the body, then replay it to the handler.
+
+        Unlike Connexion's own, this reads bodies sent without Content-Length (chunked) instead of
+        taking them for missing, and reports a missing body as a field error.
+        """
+        messages: list[Message] = []
+
+        async def stream() -> AsyncGenerator[bytes, None]:
+            more_body = True
+            while more_body:
+                message = await receive()
+                messages.append(message)
+                more_body = message.get("more_body", False)
+                yield message.get("body", b"")
+
+        body = await self._parse(stream(), scope=scope)
+        if body is None and not self._required:
+            return self._insert_messages(receive, messages=messages), scope
+        self._validate(body)
+        return self._insert_messages(receive, messages=messages), scope
+
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
         if not raw.strip():
@@ -182,14 +206,14 @@ class ContractJSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[m
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise MalformedRequest(f"The body is not valid JSON in UTF-8: {exc}.") from None
+            raise MalformedRequestError(f"The body is not valid JSON in UTF-8: {exc}.") from None
 
     def _validate(self, body: Any) -> None:
         if body is None:
-            raise RequestValidationFailed([FieldError("/body", "is required")])
+            raise RequestValidationError([FieldError("/body", "is required")])
         errors = one_per_field(field_errors(_body_validators(self._schema), body, ["body"]))
         if errors:
-            raise RequestValidationFailed(errors)
+            raise RequestValidationError(errors)
 
 
 VALIDATOR_MAP = {

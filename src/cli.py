@@ -1,18 +1,28 @@
-"""The `taskapi` command: `taskapi migrate` and `taskapi serve`."""
+"""The `taskapi` command: `taskapi migrate`, `taskapi serve`, `taskapi create-admin`."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
+import sys
 from collections.abc import Sequence
 
 import uvicorn
 
+from taskapi.db import Database
+from taskapi.errors import NotFoundError
 from taskapi.logging_conf import configure_logging
 from taskapi.migrations import upgrade_to_head
+from taskapi.models import Role
+from taskapi.services import users
+from taskapi.services.passwords import use_password_profile
 from taskapi.settings import Settings
 
 logger = logging.getLogger("taskapi")
+
+# The spec's bounds for a password (components/schemas/UserCreate).
+MIN_PASSWORD, MAX_PASSWORD = 12, 128
 
 
 def migrate(settings: Settings) -> None:
@@ -32,11 +42,48 @@ def serve(settings: Settings) -> None:
     )
 
 
+def create_admin(settings: Settings, args: argparse.Namespace) -> None:
+    """Make the account with this email an admin, registering it first if it does not exist.
+
+    The API can never grant the admin role; this command, run by an operator, is the only way.
+    """
+    use_password_profile(settings.password_hash_profile)
+    database = Database.connect(settings.database_url)
+    try:
+        with database.transaction() as session:
+            try:
+                user = users.promote_to_admin(session=session, email=args.email)
+            except NotFoundError:
+                user_in = users.UserCreate(
+                    email=args.email, name=args.name, age=args.age, password=_new_password(args)
+                )
+                user = users.create(session=session, user_in=user_in, role=Role.ADMIN)
+            logger.info("admin ready", extra={"user_id": str(user.id), "email": user.email})
+    finally:
+        database.dispose()
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise SystemExit(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return password
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="taskapi", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply every pending database migration")
     commands.add_parser("serve", help="migrate, then serve the API with uvicorn")
+    admin = commands.add_parser(
+        "create-admin", help="make an account an admin, registering it if needed"
+    )
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", default="Administrator", help="for a new account")
+    admin.add_argument("--age", type=int, default=30, help="for a new account")
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read a new account's password from stdin"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -44,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     migrate(settings)
     if args.command == "serve":
         serve(settings)
+    elif args.command == "create-admin":
+        create_admin(settings, args)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Services receive a `Session` and never commit; `Database.transaction()` commits when the block
 succeeds and rolls back when it raises. Every request runs inside exactly one such block
-(see `taskapi.web.transactions`).
+(see `taskapi.web.dependencies`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,14 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        """A session whose work commits when the block ends and rolls back when it raises."""
+        with self._sessions() as session:
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

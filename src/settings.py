@@ -5,15 +5,19 @@ A bad value fails the boot with a message naming the variable, rather than the f
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from limits import parse_many
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PASSWORD_HASH_PROFILES = ("RFC_9106_LOW_MEMORY", "CHEAPEST")
 MAX_PORT = 65535
+MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(ValueError):
@@ -30,6 +34,18 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     validate_responses: bool = False
     password_hash_profile: str = "RFC_9106_LOW_MEMORY"
+    # Empty means: generate one once and keep it in DATA_DIR, so workers and restarts agree.
+    jwt_secret: str = ""
+    jwt_issuer: str = "taskapi"
+    jwt_audience: str = "taskapi"
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # `limits` notation, such as "300/minute" or "10 per second; 1000 per hour".
+    rate_limit: str = "600/minute"
+    login_rate_limit_per_account: str = "10/minute"
+    login_rate_limit_per_client: str = "30/minute"
+    redis_url: str = ""
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -44,6 +60,18 @@ class Settings:
             raise SettingsError(
                 f"PASSWORD_HASH_PROFILE must be one of {', '.join(PASSWORD_HASH_PROFILES)}"
             )
+        if self.jwt_secret and len(self.jwt_secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+        for name in ("access_token_ttl_seconds", "refresh_token_ttl_seconds"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name.upper()} must be a positive number of seconds")
+        for name in ("rate_limit", "login_rate_limit_per_account", "login_rate_limit_per_client"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                raise SettingsError(
+                    f"{name.upper()} is not a rate limit such as 10/minute"
+                ) from None
         if self.max_body_bytes < 1:
             raise SettingsError("MAX_BODY_BYTES must be a positive number of bytes")
 
@@ -64,11 +92,44 @@ class Settings:
             max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes),
             validate_responses=_bool(env, "VALIDATE_RESPONSES", defaults.validate_responses),
             password_hash_profile=env.get("PASSWORD_HASH_PROFILE", defaults.password_hash_profile),
+            jwt_secret=env.get("JWT_SECRET", ""),
+            jwt_issuer=env.get("JWT_ISSUER", defaults.jwt_issuer),
+            jwt_audience=env.get("JWT_AUDIENCE", defaults.jwt_audience),
+            access_token_ttl_seconds=_int(
+                env, "ACCESS_TOKEN_TTL_SECONDS", defaults.access_token_ttl_seconds
+            ),
+            refresh_token_ttl_seconds=_int(
+                env, "REFRESH_TOKEN_TTL_SECONDS", defaults.refresh_token_ttl_seconds
+            ),
+            rate_limit=env.get("RATE_LIMIT", defaults.rate_limit),
+            login_rate_limit_per_account=env.get(
+                "LOGIN_RATE_LIMIT_PER_ACCOUNT", defaults.login_rate_limit_per_account
+            ),
+            login_rate_limit_per_client=env.get(
+                "LOGIN_RATE_LIMIT_PER_CLIENT", defaults.login_rate_limit_per_client
+            ),
+            redis_url=env.get("REDIS_URL", ""),
+            cors_origins=tuple(
+                o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()
+            ),
         )
 
-    @property
-    def log_level_number(self) -> int:
-        return logging.getLevelNamesMapping()[self.log_level]
+    def signing_secret(self) -> str:
+        """JWT_SECRET, or the secret generated once into DATA_DIR (created on first use)."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            candidate = self.data_dir / f".jwt-secret.{os.getpid()}"
+            candidate.write_text(secrets.token_urlsafe(48), encoding="ascii")
+            candidate.chmod(0o600)
+            # link() is atomic and refuses to overwrite: when several workers start at once,
+            # exactly one secret wins and every worker reads that one.
+            with contextlib.suppress(FileExistsError):
+                os.link(candidate, path)
+            candidate.unlink()
+        return path.read_text(encoding="ascii").strip()
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

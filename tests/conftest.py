@@ -1,8 +1,9 @@
 """Fixtures: a real database per backend, one rolled-back transaction per test, the real app.
 
 Every test that touches the database runs on SQLite and, when TEST_DATABASE_URL is set, on
-PostgreSQL too (in a scratch database of its own). Each runs inside a transaction that is rolled back at the end (the app's own
-commits only release savepoints), so tests share no state and need no clean-up.
+PostgreSQL too (in a scratch database of its own). Each runs inside a transaction that is rolled
+back at the end (the app's own commits only release savepoints), so tests share no state and
+need no clean-up.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from connexion import AsyncApp
@@ -21,7 +23,10 @@ from starlette.testclient import TestClient
 from taskapi.app import create_app
 from taskapi.db import Database, create_engine_for
 from taskapi.migrations import upgrade_to_head
+from taskapi.services import users
+from taskapi.services.passwords import use_password_profile
 from taskapi.settings import Settings
+from tests.utils.factories import bearer, log_in, register_user, signed_up
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -43,6 +48,12 @@ def _scratch_postgres_database(server_url: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> None:
+    """Service tests hash passwords too; production-strength argon2 would dominate the run."""
+    use_password_profile("CHEAPEST")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -94,6 +105,11 @@ def settings(database_url: str) -> Settings:
         # Every response is checked against the spec in tests.
         validate_responses=True,
         password_hash_profile="CHEAPEST",
+        jwt_secret="test-signing-secret-that-is-long-enough",
+        # Tests that exercise the limits lower them; the rest must never meet them.
+        rate_limit="100000/minute",
+        login_rate_limit_per_account="10000/minute",
+        login_rate_limit_per_client="10000/minute",
     )
 
 
@@ -106,3 +122,23 @@ def app(settings: Settings, database: Database) -> AsyncApp:
 def client(app: AsyncApp) -> Iterator[TestClient]:
     with app.test_client() as client:
         yield client
+
+
+@pytest.fixture
+def user_and_headers(client: TestClient) -> tuple[dict[str, Any], dict[str, str]]:
+    """A registered user with the `user` role, and headers carrying their access token."""
+    return signed_up(client)
+
+
+@pytest.fixture
+def user_headers(user_and_headers: tuple[dict[str, Any], dict[str, str]]) -> dict[str, str]:
+    return user_and_headers[1]
+
+
+@pytest.fixture
+def admin_headers(client: TestClient, database: Database) -> dict[str, str]:
+    """Headers carrying an access token of an admin (made the way operators do: not via the API)."""
+    user = register_user(client)
+    with database.transaction() as session:
+        users.promote_to_admin(session=session, email=user["email"])
+    return bearer(log_in(client, email=user["email"])["access_token"])

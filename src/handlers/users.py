@@ -11,7 +11,7 @@ from starlette.responses import Response
 from taskapi.models import User
 from taskapi.services import users
 from taskapi.services.pagination import PageRequest
-from taskapi.web.responses import json_reply, page_reply, timestamp
+from taskapi.web.responses import empty_reply, json_reply, page_reply, timestamp
 
 
 def user_resource(user: User) -> dict[str, Any]:
@@ -33,12 +33,37 @@ def create_user(*, session: Session, body: dict[str, Any]) -> Response:
     return json_reply(user_resource(user), status=201, headers={"Location": location})
 
 
-def get_user(*, session: Session, user_id: str) -> Response:
-    return json_reply(user_resource(users.get(session=session, user_id=user_id)))
+def get_user(*, session: Session, current_user: User, user_id: str) -> Response:
+    user = users.get(session=session, actor=current_user, user_id=user_id)
+    return json_reply(user_resource(user))
 
 
-def list_users(*, session: Session, page: int, limit: int, sort: str) -> Response:
+def list_users(
+    *, session: Session, current_user: User, page: int, limit: int, sort: str
+) -> Response:
     found = users.get_all(
-        session=session, page=PageRequest(page=page, limit=limit), sort=users.UserSort(sort)
+        session=session,
+        actor=current_user,
+        page=PageRequest(page=page, limit=limit),
+        sort=users.UserSort(sort),
     )
     return page_reply(found, path=request.url.path, query={"sort": sort}, shape=user_resource)
+
+
+def delete_user(*, session: Session, current_user: User, user_id: str) -> Response:
+    users.delete(session=session, actor=current_user, user_id=user_id)
+    return empty_reply()
+
+
+def get_current_user(*, current_user: User) -> Response:
+    return json_reply(user_resource(current_user))
+
+
+def update_current_user(*, session: Session, current_user: User, body: dict[str, Any]) -> Response:
+    user = users.update(session=session, user=current_user, changes=users.UserUpdate(**body))
+    return json_reply(user_resource(user))
+
+
+def delete_current_user(*, session: Session, current_user: User) -> Response:
+    users.delete(session=session, actor=current_user, user_id=str(current_user.id))
+    return empty_reply()

@@ -33,5 +33,7 @@ class User(Base):
     age: Mapped[int]
     role: Mapped[str] = mapped_column(String(16), default=Role.USER.value)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Part of every access token; raising it (on a password change) invalidates all of them.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from taskapi import errors
 from taskapi.web.request_id import current_request_id
 from taskapi.web.routes import AllowedMethods
+from taskapi.web.security import www_authenticate
 
 logger = logging.getLogger(__name__)
 
@@ -43,21 +44,31 @@ class ProblemType:
 
 VALIDATION_ERROR = ProblemType("validation-error", "Invalid request", 400)
 MALFORMED_REQUEST = ProblemType("malformed-request", "Malformed request", 400)
+UNAUTHORIZED = ProblemType("unauthorized", "Unauthorized", 401)
+FORBIDDEN = ProblemType("forbidden", "Forbidden", 403)
 NOT_FOUND = ProblemType("not-found", "Not found", 404)
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed", 405)
 CONFLICT = ProblemType("conflict", "Conflict", 409)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "Payload too large", 413)
 UNSUPPORTED_MEDIA_TYPE = ProblemType("unsupported-media-type", "Unsupported media type", 415)
+TOO_MANY_REQUESTS = ProblemType("too-many-requests", "Too many requests", 429)
 INTERNAL_ERROR = ProblemType("internal-error", "Internal server error", 500)
 
+# Most specific first: the first class the error is an instance of decides.
 _DOMAIN_PROBLEMS: Mapping[type[errors.DomainError], ProblemType] = {
+    errors.AuthenticationError: UNAUTHORIZED,
+    errors.PermissionDeniedError: FORBIDDEN,
     errors.NotFoundError: NOT_FOUND,
     errors.ConflictError: CONFLICT,
+    errors.InvalidFieldError: VALIDATION_ERROR,
+    errors.TooManyRequestsError: TOO_MANY_REQUESTS,
 }
 
 # Connexion and Starlette raise these for requests that never reach a handler.
 _HTTP_PROBLEMS: Mapping[int, ProblemType] = {
     400: VALIDATION_ERROR,
+    401: UNAUTHORIZED,
+    403: FORBIDDEN,
     404: NOT_FOUND,
     405: METHOD_NOT_ALLOWED,
     413: PAYLOAD_TOO_LARGE,
@@ -139,7 +150,15 @@ def _response(
 async def _domain_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     assert isinstance(exc, errors.DomainError)
     problem_type = next(p for cls, p in _DOMAIN_PROBLEMS.items() if isinstance(exc, cls))
-    return _response(request, problem_type, exc.detail)
+    headers: dict[str, str] = {}
+    extensions: dict[str, Any] = {}
+    if isinstance(exc, errors.AuthenticationError):
+        headers["WWW-Authenticate"] = www_authenticate(exc.reason, exc.detail)
+    elif isinstance(exc, errors.TooManyRequestsError):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, errors.InvalidFieldError):
+        extensions["errors"] = [{"pointer": f"/body/{exc.field}", "message": exc.detail}]
+    return _response(request, problem_type, exc.detail, headers=headers, extensions=extensions)
 
 
 async def _validation_failed(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -174,6 +193,10 @@ def _http_error_handler(allowed_methods: AllowedMethods) -> ErrorHandler:
             detail = f"{request.method} is not allowed here; see the Allow header."
         elif problem_type is NOT_FOUND:
             detail = "There is nothing at this path."
+        elif problem_type is UNAUTHORIZED:
+            # Connexion's own 401s: no token, or an Authorization header that is not Bearer.
+            detail = "A bearer token is required: send `Authorization: Bearer <access token>`."
+            headers["WWW-Authenticate"] = www_authenticate(None, detail)
         elif problem_type is UNSUPPORTED_MEDIA_TYPE:
             content_type = request.headers.get("content-type", "")
             detail = f"This operation does not accept bodies of type {content_type!r}."

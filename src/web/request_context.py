@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -21,15 +22,20 @@ from taskapi.web.problems import (
     render_problem,
 )
 from taskapi.web.request_id import REQUEST_ID_HEADER, begin_request, end_request
+from taskapi.web.security import security_headers
 
 access_logger = logging.getLogger("taskapi.access")
 logger = logging.getLogger(__name__)
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, state: Mapping[str, Any] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Shared objects built at start-up (the auth policy), exposed as `request.state`.
+        self.state = dict(state or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,15 +47,17 @@ class RequestContextMiddleware:
         # Connexion's router records the operationId here; sharing the dict lets us read it back.
         if scope.get("extensions") is None:
             scope["extensions"] = {}
+        scope.setdefault("state", {}).update(self.state)
         started = time.perf_counter()
         response: dict[str, Any] = {"status": None}
 
         async def send_with_request_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response["status"] = message["status"]
-                message.setdefault("headers", [])
+                response_headers = list(message.get("headers", []))
                 message["headers"] = [
-                    *message["headers"],
+                    *response_headers,
+                    *security_headers(response_headers),
                     (b"x-request-id", request_id.encode("ascii")),
                 ]
             await send(message)

@@ -19,6 +19,7 @@ from jsonschema import Draft4Validator
 from jsonschema import ValidationError as SchemaError
 from starlette.types import Message, Receive, Scope
 
+from taskapi.web.formats import FORMAT_CHECKER
 from taskapi.web.problems import FieldError, MalformedRequestError, RequestValidationError
 
 _TYPE_NAMES = {
@@ -126,7 +127,7 @@ class _CompiledSchemas:
         cached = self._validators.get(id(schema))
         if cached is not None and cached[0] is schema:
             return cached[1]
-        validator = self._validator_class(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        validator = self._validator_class(schema, format_checker=FORMAT_CHECKER)
         self._validators[id(schema)] = (schema, validator)
         return validator
 

@@ -33,7 +33,7 @@ def json_logs() -> Iterator[Any]:
 
 
 def test_well_formed_request_id_is_kept_and_echoed(client: TestClient) -> None:
-    response = client.get("/v1/users", headers={"X-Request-ID": "client-abc.123_x"})
+    response = client.post("/v1/users", json={}, headers={"X-Request-ID": "client-abc.123_x"})
 
     assert response.headers["x-request-id"] == "client-abc.123_x"
 
@@ -42,7 +42,7 @@ def test_well_formed_request_id_is_kept_and_echoed(client: TestClient) -> None:
 def test_malformed_request_id_is_replaced_by_a_generated_one(
     client: TestClient, bad_id: str
 ) -> None:
-    response = client.get("/v1/users", headers={"X-Request-ID": bad_id.encode("utf-8")})
+    response = client.post("/v1/users", json={}, headers={"X-Request-ID": bad_id.encode("utf-8")})
 
     generated = response.headers["x-request-id"]
     assert generated != bad_id
@@ -50,16 +50,16 @@ def test_malformed_request_id_is_replaced_by_a_generated_one(
 
 
 def test_each_request_gets_its_own_id(client: TestClient) -> None:
-    first = client.get("/v1/users").headers["x-request-id"]
-    second = client.get("/v1/users").headers["x-request-id"]
+    first = client.get("/v1/users/me").headers["x-request-id"]
+    second = client.get("/v1/users/me").headers["x-request-id"]
 
     assert first != second
 
 
 def test_one_access_record_per_request_with_the_request_id(
-    client: TestClient, json_logs: Any
+    client: TestClient, admin_headers: dict[str, str], json_logs: Any
 ) -> None:
-    response = client.get("/v1/users?limit=5", headers={"User-Agent": "probe/1.0"})
+    response = client.get("/v1/users?limit=5", headers={**admin_headers, "User-Agent": "probe/1.0"})
 
     access = [r for r in json_logs() if r["logger"] == "taskapi.access"]
     assert len(access) == 1
@@ -91,14 +91,17 @@ def test_registration_never_logs_the_password(client: TestClient, json_logs: Any
 
 
 def test_unhandled_exception_is_logged_once_with_traceback_under_its_request_id(
-    client: TestClient, json_logs: Any, monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    admin_headers: dict[str, str],
+    json_logs: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def explode(**_: Any) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(users, "get", explode)
 
-    response = client.get("/v1/users/anything")
+    response = client.get("/v1/users/anything", headers=admin_headers)
 
     errors = [r for r in json_logs() if r["level"] == "ERROR"]
     assert len(errors) == 1

@@ -7,7 +7,9 @@ import uuid
 import pytest
 from starlette.testclient import TestClient
 
-from tests.utils.factories import register_user, user_payload
+from taskapi.db import Database
+from taskapi.services import users
+from tests.utils.factories import bearer, log_in, register_user, user_payload
 
 
 def test_register_answers_201_with_location_and_the_user_without_secrets(
@@ -47,7 +49,11 @@ def test_duplicate_email_is_409_regardless_of_case(client: TestClient) -> None:
     ("field", "value", "message"),
     [
         ("email", "not-an-email", "must be an email address such as ada@example.com"),
-        ("name", "   ", "must contain a character that is not white space, and no control characters"),
+        (
+            "name",
+            "   ",
+            "must contain a character that is not white space, and no control characters",
+        ),
         ("name", "x" * 101, "must be at most 100 characters long"),
         ("age", 12, "must be at least 13"),
         ("age", 131, "must be at most 130"),
@@ -94,41 +100,52 @@ def test_register_refuses_fields_that_are_not_inputs(client: TestClient, field: 
     ]
 
 
-def test_rejected_registration_creates_nothing(client: TestClient) -> None:
+def test_rejected_registration_creates_nothing(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
     client.post("/v1/users", json=user_payload(email="eve@example.com", age=5))
 
-    listing = client.get("/v1/users").json()
+    listing = client.get("/v1/users", headers=admin_headers).json()
 
     assert all(u["email"] != "eve@example.com" for u in listing["data"])
 
 
-def test_get_user_returns_the_registered_user(client: TestClient) -> None:
+def test_admin_reads_any_user(client: TestClient, admin_headers: dict[str, str]) -> None:
     user = register_user(client)
 
-    response = client.get(f"/v1/users/{user['id']}")
+    response = client.get(f"/v1/users/{user['id']}", headers=admin_headers)
 
     assert response.status_code == 200
     assert response.json() == user
 
 
 @pytest.mark.parametrize("user_id", [str(uuid.uuid4()), "abc", "1", "%00"])
-def test_get_user_unknown_or_malformed_id_is_404_problem(client: TestClient, user_id: str) -> None:
-    response = client.get(f"/v1/users/{user_id}")
+def test_get_user_unknown_or_malformed_id_is_404_problem(
+    client: TestClient, admin_headers: dict[str, str], user_id: str
+) -> None:
+    response = client.get(f"/v1/users/{user_id}", headers=admin_headers)
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "tag:taskapi.dev,2026:problem/not-found"
 
 
-def test_list_defaults_to_newest_first_with_envelope_and_link_header(client: TestClient) -> None:
+def test_list_defaults_to_newest_first_with_envelope_and_link_header(
+    client: TestClient, database: Database
+) -> None:
     created = [register_user(client) for _ in range(3)]
+    with database.transaction() as session:
+        users.promote_to_admin(session=session, email=created[2]["email"])
+        created[2]["role"] = "admin"
+    headers = bearer(log_in(client, email=created[2]["email"])["access_token"])
 
-    response = client.get("/v1/users?limit=2")
+    response = client.get("/v1/users?limit=2", headers=headers)
 
     assert response.status_code == 200
     body = response.json()
     assert [u["id"] for u in body["data"]] == [created[2]["id"], created[1]["id"]]
     assert body["meta"] == {"page": 1, "limit": 2, "total": 3, "pages": 2}
+    assert body["data"][0]["role"] == "admin"
     assert body["links"] == {
         "self": "/v1/users?page=1&limit=2&sort=-created_at",
         "first": "/v1/users?page=1&limit=2&sort=-created_at",
@@ -143,34 +160,40 @@ def test_list_defaults_to_newest_first_with_envelope_and_link_header(client: Tes
     )
 
 
-def test_following_next_links_visits_every_user_exactly_once(client: TestClient) -> None:
-    emails = {register_user(client)["email"] for _ in range(7)}
+def test_following_next_links_visits_every_user_exactly_once(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    [register_user(client) for _ in range(7)]
+    everyone = client.get("/v1/users?limit=100", headers=admin_headers).json()["data"]
 
     seen: list[str] = []
     url: str | None = "/v1/users?limit=3&sort=email"
     while url:
-        body = client.get(url).json()
+        body = client.get(url, headers=admin_headers).json()
         seen.extend(u["email"] for u in body["data"])
         url = body["links"]["next"]
 
-    assert seen == sorted(emails)
+    assert seen == sorted(u["email"] for u in everyone)
 
 
 @pytest.mark.parametrize("sort", ["email", "-email", "created_at", "-created_at"])
-def test_list_sorts_by_each_key(client: TestClient, sort: str) -> None:
-    created = [register_user(client) for _ in range(3)]
+def test_list_sorts_by_each_key(
+    client: TestClient, admin_headers: dict[str, str], sort: str
+) -> None:
+    [register_user(client) for _ in range(3)]
     key = sort.lstrip("-")
+    everyone = client.get("/v1/users?limit=100", headers=admin_headers).json()["data"]
 
-    data = client.get(f"/v1/users?sort={sort}").json()["data"]
+    data = client.get(f"/v1/users?sort={sort}", headers=admin_headers).json()["data"]
 
-    expected = sorted(created, key=lambda u: (u[key], u["id"]), reverse=sort.startswith("-"))
+    expected = sorted(everyone, key=lambda u: (u[key], u["id"]), reverse=sort.startswith("-"))
     assert [u["id"] for u in data] == [u["id"] for u in expected]
 
 
-def test_page_past_the_end_is_empty_and_points_back_to_the_last(client: TestClient) -> None:
-    register_user(client)
-
-    body = client.get("/v1/users?page=9&limit=5").json()
+def test_page_past_the_end_is_empty_and_points_back_to_the_last(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    body = client.get("/v1/users?page=9&limit=5", headers=admin_headers).json()
 
     assert body["data"] == []
     assert body["meta"]["pages"] == 1
@@ -190,8 +213,10 @@ def test_page_past_the_end_is_empty_and_points_back_to_the_last(client: TestClie
         ("colour=red", "/query/colour"),
     ],
 )
-def test_list_rejects_bad_paging_parameters(client: TestClient, query: str, pointer: str) -> None:
-    response = client.get(f"/v1/users?{query}")
+def test_list_rejects_bad_paging_parameters(
+    client: TestClient, admin_headers: dict[str, str], query: str, pointer: str
+) -> None:
+    response = client.get(f"/v1/users?{query}", headers=admin_headers)
 
     assert response.status_code == 400
     assert [e["pointer"] for e in response.json()["errors"]] == [pointer]

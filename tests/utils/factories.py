@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from taskapi.models import User
-from taskapi.services import users
+from taskapi.models import Task, User
+from taskapi.services import tasks, users
 
 _sequence = itertools.count(1)
 
@@ -37,3 +37,28 @@ def register_user(client: TestClient, **overrides: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def create_task(session: Session, *, owner: User, **overrides: Any) -> Task:
+    fields: dict[str, Any] = {"title": f"Task {next(_sequence)}", **overrides}
+    return tasks.create(session=session, owner_id=owner.id, task_in=tasks.TaskCreate(**fields))
+
+
+def bearer(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"}
+
+
+def log_in(client: TestClient, *, email: str, password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
+    response = client.post("/v1/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def signed_up(client: TestClient, **overrides: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """A registered, logged-in user: their public representation and bearer headers."""
+    user = register_user(client, **overrides)
+    tokens = log_in(
+        client, email=user["email"], password=overrides.get("password", DEFAULT_PASSWORD)
+    )
+    return user, bearer(tokens["access_token"])

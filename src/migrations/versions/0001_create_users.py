@@ -31,8 +31,8 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
-        sa.CheckConstraint("role IN ('user', 'admin')", name="ck_users_role_known"),
-        sa.CheckConstraint("age BETWEEN 13 AND 130", name="ck_users_age_in_range"),
+        sa.CheckConstraint("role IN ('user', 'admin')", name=op.f("ck_users_role_known")),
+        sa.CheckConstraint("age BETWEEN 13 AND 130", name=op.f("ck_users_age_in_range")),
         sa.PrimaryKeyConstraint("id", name="pk_users"),
         sa.UniqueConstraint("email", name="uq_users_email"),
     )

@@ -1,0 +1,78 @@
+"""Routing from operationId to handler, and what each handler declares it needs.
+
+`users.create_user` in the spec resolves to `taskapi.handlers.users.create_user`. Handlers ask
+for collaborators by naming keyword parameters, which this module supplies:
+
+- `session`: a session whose transaction commits when the handler returns and rolls back when
+  it raises (the request owns the transaction; services never commit);
+- `current_user`: the account the verified bearer token speaks for, loaded in that session;
+- `auth`: the authentication policy (token issuer, throttle, limits);
+- `client`: the client's address, for per-client limits.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from connexion.context import context, scope
+from connexion.resolver import RelativeResolver
+from connexion.utils import get_function_from_name
+from sqlalchemy.orm import Session
+
+from taskapi.db import Database
+from taskapi.errors import DomainError
+from taskapi.services import auth
+from taskapi.services.tokens import AccessClaims
+
+HANDLERS_PACKAGE = "taskapi.handlers"
+INJECTED = frozenset({"session", "current_user", "auth", "client"})
+
+
+def with_dependencies(
+    handler: Callable[..., Any], *, database: Database, policy: auth.AuthPolicy
+) -> Callable[..., Any]:
+    wanted = INJECTED & set(inspect.signature(handler).parameters)
+    if not wanted:
+        return handler
+
+    @functools.wraps(handler)
+    def call_with_dependencies(*args: Any, **kwargs: Any) -> Any:
+        with database.transaction() as session:
+            try:
+                kwargs.update(_provide(wanted, session=session, policy=policy))
+                return handler(*args, **kwargs)
+            except DomainError as error:
+                if error.persist_changes:
+                    session.commit()
+                raise
+
+    return call_with_dependencies
+
+
+def _provide(
+    wanted: frozenset[str], *, session: Session, policy: auth.AuthPolicy
+) -> dict[str, Any]:
+    provided: dict[str, Any] = {}
+    if "session" in wanted:
+        provided["session"] = session
+    if "auth" in wanted:
+        provided["auth"] = policy
+    if "client" in wanted:
+        client = scope.get("client")
+        provided["client"] = client[0] if client else "unknown"
+    if "current_user" in wanted:
+        # Connexion's security layer verified the token and left its claims here.
+        claims: AccessClaims = context["token_info"]["claims"]
+        provided["current_user"] = auth.authenticate(session=session, claims=claims)
+    return provided
+
+
+def handler_resolver(*, database: Database, policy: auth.AuthPolicy) -> RelativeResolver:
+    def resolve(function_name: str) -> Callable[..., Any]:
+        handler = get_function_from_name(function_name)
+        return with_dependencies(handler, database=database, policy=policy)
+
+    return RelativeResolver(HANDLERS_PACKAGE, function_resolver=resolve)

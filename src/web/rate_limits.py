@@ -1,0 +1,62 @@
+"""The general per-client rate limit on every route, with the IETF RateLimit headers.
+
+Login and refresh have stricter limits of their own, applied by `taskapi.services.auth`.
+"""
+
+from __future__ import annotations
+
+from limits import RateLimitItem
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from taskapi.services.throttle import Budget, Throttle
+from taskapi.web.problems import TOO_MANY_REQUESTS, render_problem
+
+POLICY_NAME = "default"
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, throttle: Throttle, limit: RateLimitItem) -> None:
+        self.app = app
+        self.throttle = throttle
+        self.limit = limit
+        self.policy_header = f'"{POLICY_NAME}";q={limit.amount};w={limit.get_expiry()}'.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        budget = self.throttle.spend(self.limit, "client", client[0] if client else "unknown")
+        headers = self._headers(budget)
+        if budget.remaining < 0:
+            await self._refuse(scope, send, budget, headers)
+            return
+
+        async def send_with_budget(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_budget)
+
+    def _headers(self, budget: Budget) -> list[tuple[bytes, bytes]]:
+        remaining = max(budget.remaining, 0)
+        return [
+            (b"ratelimit-policy", self.policy_header),
+            (b"ratelimit", f'"{POLICY_NAME}";r={remaining};t={budget.reset_after}'.encode()),
+        ]
+
+    @staticmethod
+    async def _refuse(
+        scope: Scope, send: Send, budget: Budget, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        status, problem_headers, body = render_problem(
+            TOO_MANY_REQUESTS,
+            f"Too many requests; try again in {budget.reset_after} seconds.",
+            instance=scope["path"],
+            headers={"Retry-After": str(budget.reset_after)},
+        )
+        raw = [(k.lower().encode(), v.encode()) for k, v in problem_headers.items()]
+        raw += [*headers, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,50 @@
+"""Bearer authentication as the spec declares it (`x-bearerInfoFunc`), plus the headers every
+response carries for safety."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connexion.lifecycle import ConnexionRequest
+
+from taskapi.services.auth import AuthPolicy
+
+AUTH_POLICY_STATE_KEY = "auth_policy"
+
+
+def verify_access_token(token: str, request: ConnexionRequest) -> dict[str, Any]:
+    """Called by Connexion for operations that need a bearer token.
+
+    Checks the signature and claims only (no I/O, so it can run on the event loop); the user is
+    loaded, and checked still to exist, in the request's own transaction
+    (`taskapi.web.dependencies`). Raises AuthenticationError, answered 401.
+    """
+    policy: AuthPolicy = request.scope["state"][AUTH_POLICY_STATE_KEY]
+    claims = policy.tokens.read_access_token(token)
+    return {"sub": claims.user_id, "claims": claims}
+
+
+def www_authenticate(reason: str | None, detail: str) -> str:
+    """The RFC 6750 challenge for a 401: `invalid_request` for missing credentials,
+    `invalid_token` for bad ones."""
+    escaped = detail.replace("\\", "\\\\").replace('"', '\\"')
+    code = reason or "invalid_request"
+    return f'Bearer realm="taskapi", error="{code}", error_description="{escaped}"'
+
+
+_NO_STORE = (b"cache-control", b"no-store")
+_NO_SNIFF = (b"x-content-type-options", b"nosniff")
+# JSON is never rendered, so nothing may load from it or frame it.
+_LOCKED_DOWN_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+def security_headers(response_headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Headers every response carries: no caching (responses may hold credentials or personal
+    data), no MIME sniffing, and a strict CSP for anything that is not an HTML page (the
+    Swagger UI needs its own scripts)."""
+    content_type = next((v for k, v in response_headers if k.lower() == b"content-type"), b"")
+    extra = [_NO_STORE, _NO_SNIFF]
+    if not content_type.startswith(b"text/html"):
+        extra.append(_LOCKED_DOWN_CSP)
+    present = {k.lower() for k, _ in response_headers}
+    return [header for header in extra if header[0] not in present]

@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from sqlalchemy.orm import Session
+
+from taskapi.errors import AuthenticationError, StolenTokenError, TooManyRequestsError
+from taskapi.models import User
+from taskapi.services import auth, users
+from taskapi.services.throttle import Throttle, rate_limit
+from taskapi.services.tokens import AccessClaims, TokenIssuer
+from tests.utils.factories import DEFAULT_PASSWORD, create_user
+
+ISSUER = TokenIssuer(
+    secret="a-test-secret-of-at-least-thirty-two-chars",
+    issuer="taskapi",
+    audience="taskapi",
+    access_ttl=timedelta(minutes=15),
+    refresh_ttl=timedelta(days=30),
+)
+
+
+@pytest.fixture
+def policy() -> auth.AuthPolicy:
+    return auth.AuthPolicy(
+        tokens=ISSUER,
+        throttle=Throttle("memory://"),
+        login_limit_per_account=rate_limit("3/minute"),
+        login_limit_per_client=rate_limit("5/minute"),
+    )
+
+
+def log_in(session: Session, policy: auth.AuthPolicy, user: User, **kw: str) -> auth.TokenPair:
+    return auth.login(
+        session=session,
+        policy=policy,
+        email=kw.get("email", user.email),
+        password=kw.get("password", DEFAULT_PASSWORD),
+        client=kw.get("client", "192.0.2.1"),
+    )
+
+
+def test_login_issues_an_access_token_for_the_user(
+    session: Session, policy: auth.AuthPolicy
+) -> None:
+    user = create_user(session)
+
+    pair = log_in(session, policy, user)
+
+    claims = ISSUER.read_access_token(pair.access_token)
+    assert claims == AccessClaims(user_id=str(user.id), token_version=user.token_version)
+    assert pair.expires_in == 900
+    assert pair.refresh_token.startswith("rt_")
+
+
+def test_login_accepts_the_email_in_any_case(session: Session, policy: auth.AuthPolicy) -> None:
+    user = create_user(session, email="ada@example.com")
+
+    assert log_in(session, policy, user, email=" ADA@example.com")
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("nobody@example.com", DEFAULT_PASSWORD), (None, "wrong password!!")],
+    ids=["unknown-email", "wrong-password"],
+)
+def test_wrong_email_and_wrong_password_fail_the_same_way(
+    session: Session, policy: auth.AuthPolicy, email: str | None, password: str
+) -> None:
+    user = create_user(session)
+
+    with pytest.raises(AuthenticationError) as error:
+        log_in(session, policy, user, email=email or user.email, password=password)
+
+    assert error.value.detail == "The email or password is wrong."
+
+
+def test_login_attempts_are_limited_per_account(session: Session, policy: auth.AuthPolicy) -> None:
+    user = create_user(session)
+    for n in range(3):
+        log_in(session, policy, user, client=f"192.0.2.{n}")
+
+    with pytest.raises(TooManyRequestsError) as error:
+        log_in(session, policy, user, client="192.0.2.99")
+
+    assert 0 < error.value.retry_after <= 60
+
+
+def test_login_attempts_are_limited_per_client(session: Session, policy: auth.AuthPolicy) -> None:
+    accounts = [create_user(session) for _ in range(6)]
+    for user in accounts[:5]:
+        log_in(session, policy, user)
+
+    with pytest.raises(TooManyRequestsError):
+        log_in(session, policy, accounts[5])
+
+
+def test_refresh_rotates_the_token(session: Session, policy: auth.AuthPolicy) -> None:
+    first = log_in(session, policy, create_user(session))
+
+    second = auth.refresh(
+        session=session, policy=policy, refresh_token=first.refresh_token, client="c"
+    )
+
+    assert second.refresh_token != first.refresh_token
+    assert auth.refresh(
+        session=session, policy=policy, refresh_token=second.refresh_token, client="c"
+    )
+
+
+def test_reusing_a_refresh_token_revokes_its_whole_family(
+    session: Session, policy: auth.AuthPolicy
+) -> None:
+    first = log_in(session, policy, create_user(session))
+    second = auth.refresh(
+        session=session, policy=policy, refresh_token=first.refresh_token, client="c"
+    )
+
+    with pytest.raises(StolenTokenError):
+        auth.refresh(session=session, policy=policy, refresh_token=first.refresh_token, client="c")
+    with pytest.raises(AuthenticationError):
+        auth.refresh(session=session, policy=policy, refresh_token=second.refresh_token, client="c")
+
+
+def test_stolen_token_refusal_is_marked_to_keep_the_revocation() -> None:
+    assert StolenTokenError.persist_changes
+    assert not AuthenticationError.persist_changes
+
+
+def test_logout_revokes_the_refresh_token(session: Session, policy: auth.AuthPolicy) -> None:
+    user = create_user(session)
+    pair = log_in(session, policy, user)
+
+    auth.logout(session=session, user=user, refresh_token=pair.refresh_token)
+
+    with pytest.raises(AuthenticationError):
+        auth.refresh(session=session, policy=policy, refresh_token=pair.refresh_token, client="c")
+
+
+def test_authenticate_refuses_tokens_from_before_a_password_change(
+    session: Session, policy: auth.AuthPolicy
+) -> None:
+    user = create_user(session)
+    claims = ISSUER.read_access_token(log_in(session, policy, user).access_token)
+    users.update(
+        session=session,
+        user=user,
+        changes=users.UserUpdate(password="n" * 12, current_password=DEFAULT_PASSWORD),
+    )
+
+    with pytest.raises(AuthenticationError):
+        auth.authenticate(session=session, claims=claims)
+
+
+def test_authenticate_refuses_tokens_of_deleted_users(session: Session) -> None:
+    user = create_user(session)
+    claims = AccessClaims(user_id=str(user.id), token_version=0)
+    users.delete(session=session, actor=user, user_id=str(user.id))
+
+    with pytest.raises(AuthenticationError):
+        auth.authenticate(session=session, claims=claims)
+
+
+def _forge(claims: dict[str, object], *, key: str = ISSUER.secret, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def _claims(**overrides: object) -> dict[str, object]:
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {
+        "sub": str(uuid.uuid4()),
+        "ver": 0,
+        "iss": "taskapi",
+        "aud": "taskapi",
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=5)).timestamp()),
+    }
+    claims.update(overrides)
+    return claims
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _forge(_claims(exp=int((datetime.now(UTC) - timedelta(minutes=1)).timestamp()))),
+        _forge(_claims(), key="another-secret-of-at-least-thirty-two-chars"),
+        _forge(_claims(iss="someone-else")),
+        _forge(_claims(aud="another-api")),
+        _forge({k: v for k, v in _claims().items() if k != "ver"}),
+        _forge(_claims(), algorithm="HS512"),
+        jwt.encode(_claims(), None, algorithm="none"),
+        "not.a.jwt",
+    ],
+    ids=[
+        "expired",
+        "wrong-key",
+        "wrong-issuer",
+        "wrong-audience",
+        "no-version",
+        "hs512",
+        "alg-none",
+        "garbage",
+    ],
+)
+def test_bad_access_tokens_are_refused(token: str) -> None:
+    with pytest.raises(AuthenticationError):
+        ISSUER.read_access_token(token)

@@ -21,8 +21,8 @@ from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 
 from taskapi import handlers
 from taskapi.app import load_spec
-from taskapi.web.routes import HTTP_METHODS
 from taskapi.web.dependencies import HANDLERS_PACKAGE
+from taskapi.web.routes import HTTP_METHODS
 
 SPEC = load_spec()
 PROBLEM_JSON = "application/problem+json"

@@ -17,6 +17,7 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
+from starlette.types import Send
 
 from taskapi import errors
 from taskapi.web.request_id import current_request_id
@@ -129,6 +130,26 @@ def render_problem(
         {**(headers or {}), "Content-Type": PROBLEM_JSON},
         orjson.dumps(body),
     )
+
+
+async def send_problem(
+    send: Send,
+    problem_type: ProblemType,
+    detail: str,
+    *,
+    instance: str,
+    headers: Mapping[str, str] | None = None,
+    raw_headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer with a problem straight over ASGI, for middleware that runs outside Connexion's
+    exception handling (body limits, rate limits, the last-resort 500)."""
+    status, all_headers, body = render_problem(
+        problem_type, detail, instance=instance, headers=headers
+    )
+    encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in all_headers.items()]
+    encoded += [*raw_headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": encoded})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _response(

@@ -9,7 +9,7 @@ from limits import RateLimitItem
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskapi.services.throttle import Budget, Throttle
-from taskapi.web.problems import TOO_MANY_REQUESTS, render_problem
+from taskapi.web.problems import TOO_MANY_REQUESTS, send_problem
 
 POLICY_NAME = "default"
 
@@ -50,13 +50,11 @@ class RateLimitMiddleware:
     async def _refuse(
         scope: Scope, send: Send, budget: Budget, headers: list[tuple[bytes, bytes]]
     ) -> None:
-        status, problem_headers, body = render_problem(
+        await send_problem(
+            send,
             TOO_MANY_REQUESTS,
             f"Too many requests; try again in {budget.reset_after} seconds.",
             instance=scope["path"],
             headers={"Retry-After": str(budget.reset_after)},
+            raw_headers=headers,
         )
-        raw = [(k.lower().encode(), v.encode()) for k, v in problem_headers.items()]
-        raw += [*headers, (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": body})

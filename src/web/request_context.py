@@ -19,7 +19,7 @@ from taskapi.web.problems import (
     INTERNAL_ERROR,
     PAYLOAD_TOO_LARGE,
     PayloadTooLargeError,
-    render_problem,
+    send_problem,
 )
 from taskapi.web.request_id import REQUEST_ID_HEADER, begin_request, end_request
 from taskapi.web.security import security_headers
@@ -100,18 +100,16 @@ class RequestContextMiddleware:
 
     async def _send_problem(self, scope: Scope, send: Send, *, too_large: bool) -> None:
         if too_large:
-            problem, detail = PAYLOAD_TOO_LARGE, str(PayloadTooLargeError(self.max_body_bytes))
-            # The unread body stays on the wire; the connection cannot be reused.
-            extra_headers = {"Connection": "close"}
+            # The unread body stays on the wire, so the connection cannot be reused.
+            await send_problem(
+                send,
+                PAYLOAD_TOO_LARGE,
+                str(PayloadTooLargeError(self.max_body_bytes)),
+                instance=scope["path"],
+                headers={"Connection": "close"},
+            )
         else:
-            problem, detail, extra_headers = INTERNAL_ERROR, INTERNAL_DETAIL, {}
-        status, headers, body = render_problem(
-            problem, detail, instance=scope["path"], headers=extra_headers
-        )
-        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        raw_headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": body})
+            await send_problem(send, INTERNAL_ERROR, INTERNAL_DETAIL, instance=scope["path"])
 
     @staticmethod
     def _log_access(scope: Scope, headers: Headers, status: int, started: float) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +23,7 @@ from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from taskapi.db import Database
 from taskapi.services.auth import AuthPolicy
@@ -29,6 +32,7 @@ from taskapi.services.throttle import Throttle, rate_limit
 from taskapi.services.tokens import TokenIssuer
 from taskapi.settings import Settings
 from taskapi.web.dependencies import handler_resolver
+from taskapi.web.metrics import METRICS_STATE_KEY, Metrics, MetricsMiddleware
 from taskapi.web.problems import register_problem_handlers
 from taskapi.web.rate_limits import RateLimitMiddleware
 from taskapi.web.request_context import RequestContextMiddleware
@@ -40,7 +44,15 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
 
 
 def load_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    """The spec as a fresh dict (Connexion annotates what it is given), parsed only once."""
+    return copy.deepcopy(_parsed_spec())
+
+
+@functools.cache
+def _parsed_spec() -> dict[str, Any]:
+    # libyaml's loader when PyYAML has it: a third of the time of the pure-Python one.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    spec: dict[str, Any] = yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
     return spec
 
 
@@ -89,18 +101,47 @@ def cors(settings: Settings) -> list[Any]:
     ]
 
 
+def proxy_headers(settings: Settings) -> list[Any]:
+    """X-Forwarded-For/-Proto rewrite the client address and scheme only when the peer is one
+    of FORWARDED_ALLOW_IPS, so rate limits and logs see the real client and nobody can forge it.
+    Outermost, before anything reads the client address."""
+    if not settings.forwarded_allow_ips:
+        return []
+    return [
+        functools.partial(ProxyHeadersMiddleware, trusted_hosts=list(settings.forwarded_allow_ips))
+    ]
+
+
+def unthrottled_paths(spec: dict[str, Any]) -> frozenset[str]:
+    """Probes and scrapes come often from a few addresses, and liveness must do no I/O."""
+    base = spec["servers"][0]["url"].rstrip("/")
+    return frozenset(f"{base}{path}" for path in ("/healthz", "/readyz", "/metrics"))
+
+
 def create_app(settings: Settings, *, database: Database | None = None) -> AsyncApp:
     """Build the ASGI app. `database` defaults to one connected to `settings.database_url`."""
     use_password_profile(settings.password_hash_profile)
     policy = auth_policy(settings)
-    db = database if database is not None else Database.connect(settings.database_url)
+    db = (
+        database
+        if database is not None
+        else Database.connect(settings.database_url, pool=settings.pool)
+    )
     spec = load_spec()
+    metrics = Metrics(
+        multiprocess_dir=settings.prometheus_multiproc_dir, token=settings.metrics_token
+    )
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        # Pool gauges of the pool this app owns (a test's shared engine is not its own).
+        sampler = asyncio.create_task(metrics.watch_pool(db.engine)) if database is None else None
         yield
+        if sampler is not None:
+            sampler.cancel()
         if database is None:  # only dispose of what this app created
             db.dispose()
+        metrics.close()
 
     app = AsyncApp(
         __name__,
@@ -108,16 +149,21 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Async
         # Connexion's stack, with its ServerErrorMiddleware replaced by our request context
         # (outermost, so every response gets a request id, an access record and a body limit).
         middlewares=[
+            *proxy_headers(settings),
+            # Outside the request context, so that its own answers (413, last-resort 500)
+            # are counted too.
+            functools.partial(MetricsMiddleware, metrics=metrics),
             functools.partial(
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,
-                state={AUTH_POLICY_STATE_KEY: policy},
+                state={AUTH_POLICY_STATE_KEY: policy, METRICS_STATE_KEY: metrics},
             ),
             *cors(settings),
             functools.partial(
                 RateLimitMiddleware,
                 throttle=policy.throttle,
                 limit=rate_limit(settings.rate_limit),
+                exempt_paths=unthrottled_paths(spec),
             ),
             ExceptionMiddleware,
             SwaggerUIMiddleware,
@@ -131,7 +177,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Async
     )
     app.add_api(
         spec,
-        resolver=handler_resolver(database=db, policy=policy),
+        resolver=handler_resolver(
+            database=db,
+            policy=policy,
+            # Cursors are signed with their own purpose label (services.cursors), so sharing
+            # the signing secret with tokens lets neither be passed off as the other.
+            cursor_secret=settings.signing_secret().encode(),
+        ),
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import logging
 import sys
 from collections.abc import Sequence
-
-import uvicorn
 
 from taskapi.db import Database
 from taskapi.errors import NotFoundError
@@ -17,6 +16,7 @@ from taskapi.migrations import upgrade_to_head
 from taskapi.models import Role
 from taskapi.services import users
 from taskapi.services.passwords import use_password_profile
+from taskapi.serving import serve
 from taskapi.settings import Settings
 
 logger = logging.getLogger("taskapi")
@@ -28,18 +28,6 @@ MIN_PASSWORD, MAX_PASSWORD = 12, 128
 def migrate(settings: Settings) -> None:
     upgrade_to_head(settings.database_url)
     logger.info("database migrated to the latest revision")
-
-
-def serve(settings: Settings) -> None:
-    uvicorn.run(
-        "taskapi.asgi:app",
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # our JSON logging, configured when taskapi.asgi is imported
-        access_log=False,  # replaced by the structured access record
-        server_header=False,
-        proxy_headers=False,
-    )
 
 
 def create_admin(settings: Settings, args: argparse.Namespace) -> None:
@@ -74,7 +62,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="taskapi", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply every pending database migration")
-    commands.add_parser("serve", help="migrate, then serve the API with uvicorn")
+    serve_command = commands.add_parser("serve", help="migrate, then serve the API with uvicorn")
+    serve_command.add_argument(
+        "--workers", type=int, help="worker processes (default: WORKERS, else 1)"
+    )
     admin = commands.add_parser(
         "create-admin", help="make an account an admin, registering it if needed"
     )
@@ -90,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(settings.log_level)
     migrate(settings)
     if args.command == "serve":
+        if args.workers is not None:
+            settings = dataclasses.replace(settings, workers=args.workers)
         serve(settings)
     elif args.command == "create-admin":
         create_admin(settings, args)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+# Execution option naming a unit of work that will write (see `Database.transaction`).
+WRITE_INTENT = "taskapi_writes"
 
 
 class Database:
@@ -29,17 +33,24 @@ class Database:
         )
 
     @classmethod
-    def connect(cls, url: str) -> Database:
-        return cls(create_engine_for(url))
+    def connect(cls, url: str, *, pool: PoolSettings | None = None) -> Database:
+        return cls(create_engine_for(url, pool=pool))
 
     def bound_to(self, connection: Connection) -> Database:
         """The same database, with every unit of work nested in `connection`'s transaction."""
         return Database(self.engine, bind=connection)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session whose work commits when the block ends and rolls back when it raises."""
+    def transaction(self, *, writes: bool = False) -> Iterator[Session]:
+        """A session whose work commits when the block ends and rolls back when it raises.
+
+        `writes` says the unit of work means to write. SQLite then takes its write lock at
+        BEGIN: a transaction that read first and wrote later could otherwise find that another
+        writer committed in between and fail, where waiting its turn succeeds.
+        """
         with self._sessions() as session:
+            if writes:
+                session.connection(execution_options={WRITE_INTENT: True})
             try:
                 yield session
             except BaseException:
@@ -51,15 +62,56 @@ class Database:
         self.engine.dispose()
 
 
-def create_engine_for(url: str) -> Engine:
+@dataclass(frozen=True, kw_only=True)
+class PoolSettings:
+    """How one process talks to a server database (see the README's settings table)."""
+
+    size: int = 5
+    max_overflow: int = 5
+    timeout: int = 5  # seconds a request waits for a free connection before it fails
+    recycle: int = 1800  # seconds after which a connection is replaced (server/proxy idle kills)
+    connect_timeout: int = 3  # seconds to establish a connection: an outage fails fast
+    # The server cancels longer statements. 0 (never) by default, for migrations and scripts;
+    # the service sets its own (DB_STATEMENT_TIMEOUT_MS).
+    statement_timeout_ms: int = 0
+
+
+def create_engine_for(url: str, *, pool: PoolSettings | None = None) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return _create_server_engine(url, pool or PoolSettings())
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})
     _use_sqlite_properly(engine)
     return engine
+
+
+def _create_server_engine(url: str, pool: PoolSettings) -> Engine:
+    # A sync engine with psycopg 3: handlers run in Starlette's thread pool, and measured on
+    # this stack sync beat async drivers (docs/deployment.md). pre_ping swaps out connections
+    # the server or network dropped, so the service recovers from an outage by itself.
+    options = f"-c statement_timeout={pool.statement_timeout_ms}"  # 0 is PostgreSQL's "none"
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout,
+        pool_recycle=pool.recycle,
+        connect_args={
+            "connect_timeout": pool.connect_timeout,
+            "options": options,
+            # A peer that vanishes without a FIN (a partition) is noticed in seconds, not hours.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            # ...and so is one that stops acknowledging what we send.
+            "tcp_user_timeout": 10_000,
+            "application_name": "taskapi",
+        },
+    )
 
 
 def _use_sqlite_properly(engine: Engine) -> None:
@@ -82,4 +134,5 @@ def _use_sqlite_properly(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        writes = connection.get_execution_options().get(WRITE_INTENT, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")

@@ -65,3 +65,15 @@ class TooManyRequestsError(DomainError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class IdempotencyKeyReusedError(DomainError):
+    """An Idempotency-Key came back with a different request than the one it first named."""
+
+
+class ServiceUnavailableError(DomainError):
+    """The service cannot answer now (its database is not ready); the client may retry later."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

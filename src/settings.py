@@ -14,6 +14,8 @@ from pathlib import Path
 
 from limits import parse_many
 
+from taskapi.db import PoolSettings
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PASSWORD_HASH_PROFILES = ("RFC_9106_LOW_MEMORY", "CHEAPEST")
 MAX_PORT = 65535
@@ -46,6 +48,24 @@ class Settings:
     login_rate_limit_per_client: str = "30/minute"
     redis_url: str = ""
     cors_origins: tuple[str, ...] = ()
+    # Serving (`taskapi serve`): uvicorn's own supervisor runs the workers.
+    workers: int = 1
+    graceful_timeout: int = 20
+    keep_alive_timeout: int = 5
+    request_read_timeout: int = 10
+    # Addresses (or CIDR networks) whose X-Forwarded-For/-Proto are believed; empty: nobody's.
+    forwarded_allow_ips: tuple[str, ...] = ()
+    # The database pool, per worker process (PostgreSQL; SQLite ignores the pool settings).
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
+    db_pool_timeout: int = 5
+    db_pool_recycle: int = 1800
+    db_connect_timeout: int = 3
+    db_statement_timeout_ms: int = 10_000
+    # Metrics: `GET /v1/metrics` needs `Authorization: Bearer <token>` when set.
+    metrics_token: str = ""
+    # prometheus-client's own variable: one file per worker in it, summed at each scrape.
+    prometheus_multiproc_dir: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -74,6 +94,35 @@ class Settings:
                 ) from None
         if self.max_body_bytes < 1:
             raise SettingsError("MAX_BODY_BYTES must be a positive number of bytes")
+        self._check_operations()
+
+    def _check_operations(self) -> None:
+        for name in (
+            "workers",
+            "keep_alive_timeout",
+            "request_read_timeout",
+            "db_pool_size",
+            "db_pool_timeout",
+            "db_connect_timeout",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name.upper()} must be at least 1")
+        for name in ("graceful_timeout", "db_max_overflow", "db_statement_timeout_ms"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name.upper()} must not be negative (0: none)")
+        if self.metrics_token and len(self.metrics_token) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters")
+
+    @property
+    def pool(self) -> PoolSettings:
+        return PoolSettings(
+            size=self.db_pool_size,
+            max_overflow=self.db_max_overflow,
+            timeout=self.db_pool_timeout,
+            recycle=self.db_pool_recycle,
+            connect_timeout=self.db_connect_timeout,
+            statement_timeout_ms=self.db_statement_timeout_ms,
+        )
 
     @property
     def uses_sqlite(self) -> bool:
@@ -109,9 +158,22 @@ class Settings:
                 "LOGIN_RATE_LIMIT_PER_CLIENT", defaults.login_rate_limit_per_client
             ),
             redis_url=env.get("REDIS_URL", ""),
-            cors_origins=tuple(
-                o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()
+            cors_origins=_list(env, "CORS_ORIGINS"),
+            workers=_int(env, "WORKERS", defaults.workers),
+            graceful_timeout=_int(env, "GRACEFUL_TIMEOUT", defaults.graceful_timeout),
+            keep_alive_timeout=_int(env, "KEEP_ALIVE_TIMEOUT", defaults.keep_alive_timeout),
+            request_read_timeout=_int(env, "REQUEST_READ_TIMEOUT", defaults.request_read_timeout),
+            forwarded_allow_ips=_list(env, "FORWARDED_ALLOW_IPS"),
+            db_pool_size=_int(env, "DB_POOL_SIZE", defaults.db_pool_size),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", defaults.db_max_overflow),
+            db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", defaults.db_pool_timeout),
+            db_pool_recycle=_int(env, "DB_POOL_RECYCLE", defaults.db_pool_recycle),
+            db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT", defaults.db_connect_timeout),
+            db_statement_timeout_ms=_int(
+                env, "DB_STATEMENT_TIMEOUT_MS", defaults.db_statement_timeout_ms
             ),
+            metrics_token=env.get("METRICS_TOKEN", ""),
+            prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
 
     def signing_secret(self) -> str:
@@ -130,6 +192,10 @@ class Settings:
                 os.link(candidate, path)
             candidate.unlink()
         return path.read_text(encoding="ascii").strip()
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -9,14 +9,12 @@ need no clean-up.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from connexion import AsyncApp
-from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
@@ -24,36 +22,11 @@ from taskapi.app import create_app
 from taskapi.db import Database, create_engine_for
 from taskapi.migrations import upgrade_to_head
 from taskapi.services import users
-from taskapi.services.passwords import use_password_profile
 from taskapi.settings import Settings
 from tests.utils.factories import bearer, log_in, register_user, signed_up
+from tools.live_service import scratch_database
 
 BACKENDS = ["sqlite", "postgresql"]
-
-
-@contextmanager
-def _scratch_postgres_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the TEST_DATABASE_URL server for this test session only.
-
-    Starting from nothing tests the migrations on every run, and concurrent runs against the
-    same server cannot see each other.
-    """
-    name = f"taskapi_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def cheap_password_hashing() -> None:
-    """Service tests hash passwords too; production-strength argon2 would dominate the run."""
-    use_password_profile("CHEAPEST")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -66,7 +39,9 @@ def database_url(
     server_url = os.environ.get("TEST_DATABASE_URL")
     if not server_url:
         pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (make test sets it in CI)")
-    with _scratch_postgres_database(server_url) as url:
+    # A database of its own for this session: migrations are tested from nothing on every run,
+    # and concurrent runs against one server never see each other.
+    with scratch_database(server_url, tmp_path_factory.mktemp("postgresql")) as url:
         yield url
 
 
@@ -86,9 +61,27 @@ def connection(engine: Engine) -> Iterator[Connection]:
         outer.rollback()
 
 
+class PerTestDatabase(Database):
+    """The database of the session-wide app, pointed at each test's own connection in turn.
+
+    Building an app costs about a quarter of a second, and most tests need one; a single app per
+    backend, whose units of work join whichever test's rolled-back transaction is current,
+    keeps the suite fast without giving up isolation.
+    """
+
+    def point_at(self, connection: Connection) -> None:
+        self._sessions = Database(self.engine, bind=connection)._sessions
+
+
+@pytest.fixture(scope="session")
+def app_database(engine: Engine) -> PerTestDatabase:
+    return PerTestDatabase(engine)
+
+
 @pytest.fixture
-def database(engine: Engine, connection: Connection) -> Database:
-    return Database(engine).bound_to(connection)
+def database(app_database: PerTestDatabase, connection: Connection) -> Database:
+    app_database.point_at(connection)
+    return app_database
 
 
 @pytest.fixture
@@ -98,7 +91,7 @@ def session(database: Database) -> Iterator[Session]:
         yield session
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
@@ -113,9 +106,15 @@ def settings(database_url: str) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def session_app(settings: Settings, app_database: PerTestDatabase) -> AsyncApp:
+    return create_app(settings, database=app_database)
+
+
 @pytest.fixture
-def app(settings: Settings, database: Database) -> AsyncApp:
-    return create_app(settings, database=database)
+def app(session_app: AsyncApp, database: Database) -> AsyncApp:
+    """The real app, its units of work inside this test's rolled-back transaction."""
+    return session_app
 
 
 @pytest.fixture

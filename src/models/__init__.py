@@ -2,12 +2,14 @@
 
 from taskapi.models.auth import RefreshToken
 from taskapi.models.base import Base
+from taskapi.models.idempotency import IdempotentRequest
 from taskapi.models.tasks import PRIORITY_RANKS, Task, TaskPriority, TaskStatus, task_has_tag
 from taskapi.models.users import Role, User
 
 __all__ = [
     "PRIORITY_RANKS",
     "Base",
+    "IdempotentRequest",
     "RefreshToken",
     "Role",
     "Task",

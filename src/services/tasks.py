@@ -24,9 +24,18 @@ from taskapi.errors import (
     ConflictError,
     InvalidFieldError,
     NotFoundError,
+    PermissionDeniedError,
     PreconditionFailedError,
 )
-from taskapi.models import PRIORITY_RANKS, Task, TaskPriority, TaskStatus, task_has_tag
+from taskapi.models import (
+    PRIORITY_RANKS,
+    Role,
+    Task,
+    TaskPriority,
+    TaskStatus,
+    User,
+    task_has_tag,
+)
 from taskapi.models.base import utc_now
 from taskapi.services.cursors import Keyset, Slice, fetch_slice
 from taskapi.services.pagination import Page, PageRequest, fetch_page
@@ -73,6 +82,25 @@ class TaskFilters:
 
 # The merge-patch fields `update` accepts; None removes the optional ones.
 UPDATABLE_FIELDS = frozenset({"title", "description", "status", "priority", "due_date", "tags"})
+
+
+def listing_owner(*, session: Session, actor: User, owner_id: str | None) -> uuid.UUID:
+    """Whose tasks `actor` lists: their own, or (admins only) the user named by `owner_id`.
+
+    Raises PermissionDeniedError when a non-admin names an owner, NotFoundError when the
+    named owner does not exist.
+    """
+    if owner_id is None:
+        return actor.id
+    if actor.role != Role.ADMIN:
+        raise PermissionDeniedError("Only admins may list other users' tasks.")
+    try:
+        owner = session.get(User, uuid.UUID(owner_id))
+    except ValueError:
+        owner = None
+    if owner is None:
+        raise NotFoundError("No user has this id.")
+    return owner.id
 
 
 def create(*, session: Session, owner_id: uuid.UUID, task_in: TaskCreate) -> Task:

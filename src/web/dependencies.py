@@ -7,7 +7,8 @@ for collaborators by naming keyword parameters, which this module supplies:
   it raises (the request owns the transaction; services never commit);
 - `current_user`: the account the verified bearer token speaks for, loaded in that session;
 - `auth`: the authentication policy (token issuer, throttle, limits);
-- `client`: the client's address, for per-client limits.
+- `client`: the client's address, for per-client limits;
+- `cursor_secret`: the key that signs page cursors.
 """
 
 from __future__ import annotations
@@ -28,11 +29,16 @@ from taskapi.services import auth
 from taskapi.services.tokens import AccessClaims
 
 HANDLERS_PACKAGE = "taskapi.handlers"
-INJECTED = frozenset({"session", "current_user", "auth", "client"})
+INJECTED = frozenset({"session", "current_user", "auth", "client", "cursor_secret"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def with_dependencies(
-    handler: Callable[..., Any], *, database: Database, policy: auth.AuthPolicy
+    handler: Callable[..., Any],
+    *,
+    database: Database,
+    policy: auth.AuthPolicy,
+    cursor_secret: bytes,
 ) -> Callable[..., Any]:
     wanted = INJECTED & set(inspect.signature(handler).parameters)
     if not wanted:
@@ -40,9 +46,12 @@ def with_dependencies(
 
     @functools.wraps(handler)
     def call_with_dependencies(*args: Any, **kwargs: Any) -> Any:
-        with database.transaction() as session:
+        writes = scope.get("method") not in SAFE_METHODS
+        with database.transaction(writes=writes) as session:
             try:
                 kwargs.update(_provide(wanted, session=session, policy=policy))
+                if "cursor_secret" in wanted:
+                    kwargs["cursor_secret"] = cursor_secret
                 return handler(*args, **kwargs)
             except DomainError as error:
                 if error.persist_changes:
@@ -70,9 +79,13 @@ def _provide(
     return provided
 
 
-def handler_resolver(*, database: Database, policy: auth.AuthPolicy) -> RelativeResolver:
+def handler_resolver(
+    *, database: Database, policy: auth.AuthPolicy, cursor_secret: bytes
+) -> RelativeResolver:
     def resolve(function_name: str) -> Callable[..., Any]:
         handler = get_function_from_name(function_name)
-        return with_dependencies(handler, database=database, policy=policy)
+        return with_dependencies(
+            handler, database=database, policy=policy, cursor_secret=cursor_secret
+        )
 
     return RelativeResolver(HANDLERS_PACKAGE, function_resolver=resolve)

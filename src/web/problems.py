@@ -15,7 +15,8 @@ import orjson
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
@@ -50,10 +51,13 @@ FORBIDDEN = ProblemType("forbidden", "Forbidden", 403)
 NOT_FOUND = ProblemType("not-found", "Not found", 404)
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed", 405)
 CONFLICT = ProblemType("conflict", "Conflict", 409)
+PRECONDITION_FAILED = ProblemType("precondition-failed", "Precondition failed", 412)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "Payload too large", 413)
 UNSUPPORTED_MEDIA_TYPE = ProblemType("unsupported-media-type", "Unsupported media type", 415)
+IDEMPOTENCY_KEY_REUSED = ProblemType("idempotency-key-reused", "Idempotency key reused", 422)
 TOO_MANY_REQUESTS = ProblemType("too-many-requests", "Too many requests", 429)
 INTERNAL_ERROR = ProblemType("internal-error", "Internal server error", 500)
+SERVICE_UNAVAILABLE = ProblemType("service-unavailable", "Service unavailable", 503)
 
 # Most specific first: the first class the error is an instance of decides.
 _DOMAIN_PROBLEMS: Mapping[type[errors.DomainError], ProblemType] = {
@@ -61,9 +65,19 @@ _DOMAIN_PROBLEMS: Mapping[type[errors.DomainError], ProblemType] = {
     errors.PermissionDeniedError: FORBIDDEN,
     errors.NotFoundError: NOT_FOUND,
     errors.ConflictError: CONFLICT,
+    errors.PreconditionFailedError: PRECONDITION_FAILED,
+    errors.IdempotencyKeyReusedError: IDEMPOTENCY_KEY_REUSED,
     errors.InvalidFieldError: VALIDATION_ERROR,
+    errors.InvalidCursorError: VALIDATION_ERROR,
     errors.TooManyRequestsError: TOO_MANY_REQUESTS,
+    errors.ServiceUnavailableError: SERVICE_UNAVAILABLE,
 }
+
+# The database is unreachable, dropped the connection, timed out (connect, pool or statement)
+# or asked for a retry (serialization failure): the request may succeed if sent again.
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, DisconnectionError, PoolTimeoutError)
+DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; try again shortly."
 
 # Connexion and Starlette raise these for requests that never reach a handler.
 _HTTP_PROBLEMS: Mapping[int, ProblemType] = {
@@ -175,10 +189,12 @@ async def _domain_error(request: ConnexionRequest, exc: Exception) -> ConnexionR
     extensions: dict[str, Any] = {}
     if isinstance(exc, errors.AuthenticationError):
         headers["WWW-Authenticate"] = www_authenticate(exc.reason, exc.detail)
-    elif isinstance(exc, errors.TooManyRequestsError):
+    elif isinstance(exc, errors.TooManyRequestsError | errors.ServiceUnavailableError):
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, errors.InvalidFieldError):
         extensions["errors"] = [{"pointer": f"/body/{exc.field}", "message": exc.detail}]
+    elif isinstance(exc, errors.InvalidCursorError):
+        extensions["errors"] = [{"pointer": "/query/cursor", "message": exc.detail}]
     return _response(request, problem_type, exc.detail, headers=headers, extensions=extensions)
 
 
@@ -228,6 +244,13 @@ def _http_error_handler(allowed_methods: AllowedMethods) -> ErrorHandler:
     return http_error
 
 
+async def _database_unavailable(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    # One line, no traceback: during an outage every request lands here.
+    logger.warning("database unavailable", extra={"error_type": type(exc).__name__})
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    return _response(request, SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE_DETAIL, headers=headers)
+
+
 async def _unhandled(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     # Logged once, with its traceback, under the request id; the client learns nothing of it.
     kind = "database error" if isinstance(exc, SQLAlchemyError) else "unhandled exception"
@@ -244,4 +267,6 @@ def register_problem_handlers(app: AsyncApp, *, allowed_methods: AllowedMethods)
     app.add_error_handler(PayloadTooLargeError, _payload_too_large)
     app.add_error_handler(HTTPException, http_error)
     app.add_error_handler(ProblemException, http_error)
+    for database_error in DATABASE_UNAVAILABLE_ERRORS:
+        app.add_error_handler(database_error, _database_unavailable)
     app.add_error_handler(Exception, _unhandled)

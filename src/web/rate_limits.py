@@ -15,14 +15,22 @@ POLICY_NAME = "default"
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, throttle: Throttle, limit: RateLimitItem) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        throttle: Throttle,
+        limit: RateLimitItem,
+        exempt_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.throttle = throttle
         self.limit = limit
+        self.exempt_paths = exempt_paths
         self.policy_header = f'"{POLICY_NAME}";q={limit.amount};w={limit.get_expiry()}'.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")

@@ -7,7 +7,7 @@ its side effects are committed: spec-first/connexion#1956).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import orjson
 from starlette.responses import Response
 
+from taskapi.services.cursors import Slice
 from taskapi.services.pagination import Page
 
 Item = TypeVar("Item")
@@ -44,7 +45,7 @@ def page_reply(
     page: Page[Item],
     *,
     path: str,
-    query: Mapping[str, str],
+    query: Mapping[str, str | Sequence[str]],
     shape: Callable[[Item], Any],
 ) -> Response:
     """The page envelope (`data`, `meta`, `links`) plus an RFC 8288 `Link` header.
@@ -55,7 +56,7 @@ def page_reply(
 
     def link(number: int) -> str:
         params = {"page": str(number), "limit": str(page.limit), **query}
-        return f"{path}?{urlencode(params)}"
+        return f"{path}?{urlencode(params, doseq=True)}"
 
     last = max(page.pages, 1)
     links = {
@@ -75,3 +76,28 @@ def page_reply(
 
 def _link_header(links: Iterable[tuple[str, str | None]]) -> str:
     return ", ".join(f'<{href}>; rel="{rel}"' for rel, href in links if href and rel != "self")
+
+
+def slice_reply(
+    found: Slice[Item],
+    *,
+    path: str,
+    query: Mapping[str, str | Sequence[str]],
+    limit: int,
+    cursor: str,
+    shape: Callable[[Item], Any],
+) -> Response:
+    """One slice of a cursor walk: `data`, `meta.limit`, and `links.self` / `links.next`
+    (null at the end), with the next link in a `Link` header too."""
+
+    def link(at: str) -> str:
+        return f"{path}?{urlencode({**query, 'limit': str(limit), 'cursor': at}, doseq=True)}"
+
+    next_link = link(found.next_cursor) if found.next_cursor is not None else None
+    body = {
+        "data": [shape(item) for item in found.items],
+        "meta": {"limit": limit},
+        "links": {"self": link(cursor), "next": next_link},
+    }
+    headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else {}
+    return json_reply(body, headers=headers)

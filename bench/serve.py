@@ -1,0 +1,181 @@
+"""Serving each service the same way: uvicorn, the same flags, the same environment.
+
+Every service runs `python -m uvicorn <app> --loop uvloop --http httptools --no-access-log` on
+127.0.0.1 with the same worker count, database, JWT secret and pool settings, pinned with
+taskset to the server CPU when asked to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+# The ASGI app of each service, as uvicorn imports it (the peers build theirs in a factory,
+# so that importing them, as the tests do, has no side effects).
+APPS = {
+    "taskapi": ["taskapi.asgi:app"],
+    "fastapi": ["--factory", "bench.peers.fastapi_app:from_env"],
+    "starlette": ["--factory", "bench.peers.starlette_app:from_env"],
+}
+
+# taskapi's limits would answer the load with 429s: raised out of reach (the middleware still
+# runs, so its cost is measured). LOG_LEVEL=WARNING switches off its per-request access record,
+# as --no-access-log does uvicorn's for every service.
+TASKAPI_ENV = {
+    "RATE_LIMIT": "1000000000/minute",
+    "LOGIN_RATE_LIMIT_PER_ACCOUNT": "1000000000/minute",
+    "LOGIN_RATE_LIMIT_PER_CLIENT": "1000000000/minute",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def pinned(command: Sequence[str], cpus: str | None) -> list[str]:
+    """`command` under `taskset -c cpus` when taskset exists and cpus are given."""
+    if cpus is None or shutil.which("taskset") is None:
+        return list(command)
+    return ["taskset", "-c", cpus, *command]
+
+
+@dataclass
+class Server:
+    """One running service."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _log: IO[bytes] = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def rss_kib(self) -> int:
+        """Resident memory of the server process (the worker, with one worker)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text(encoding="ascii")
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS in /proc status")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def start(
+    name: str,
+    *,
+    env: Mapping[str, str],
+    workers: int,
+    cpus: str | None,
+    log_dir: Path,
+    probe_path: str,
+    probe_headers: Mapping[str, str],
+) -> Server:
+    """Start `name` and wait until it answers `probe_path` with a success."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *APPS[name],
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    environment = {**os.environ, **env, **(TASKAPI_ENV if name == "taskapi" else {})}
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        pinned(command, cpus), cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+    )
+    server = Server(name=name, port=port, process=process, log_path=log_path, _log=log)
+    try:
+        _wait_until_ready(server, probe_path, probe_headers)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _wait_until_ready(server: Server, path: str, headers: Mapping[str, str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            tail = server.log_path.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"{server.name} exited at start-up:\n{tail}")
+        request = urllib.request.Request(server.base_url + path, headers=dict(headers))
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as answer:
+            if answer.status < 400:  # noqa: PLR2004
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{server.name} did not answer {path} within 60 s ({server.log_path})")
+
+
+@contextlib.contextmanager
+def running(
+    names: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    workers: int,
+    cpus: str | None,
+    log_dir: Path,
+    probe_path: str,
+    probe_headers: Mapping[str, str],
+) -> Iterator[dict[str, Server]]:
+    """All of `names` running at once (idle ones cost nothing), stopped on the way out."""
+    servers: dict[str, Server] = {}
+    try:
+        for name in names:
+            servers[name] = start(
+                name,
+                env=env,
+                workers=workers,
+                cpus=cpus,
+                log_dir=log_dir,
+                probe_path=probe_path,
+                probe_headers=probe_headers,
+            )
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()

@@ -1,0 +1,179 @@
+"""Prometheus metrics: the instruments, the one middleware that feeds them, and the exposition.
+
+Everything that can be decided once is decided at start-up: the instruments exist before the
+first request, and each (operation, method, status) keeps its labelled children in a dict, so a
+request costs one dict lookup, a counter, a histogram and two gauge updates.
+
+With several workers, set PROMETHEUS_MULTIPROC_DIR (prometheus-client's own variable, read when
+it is imported): each worker writes its values to files there and a scrape of any worker sums
+them all (`taskapi serve` empties the folder before the workers start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import Engine
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from taskapi.errors import AuthenticationError
+from taskapi.web.dependencies import HANDLERS_PACKAGE
+
+METRICS_STATE_KEY = "metrics"
+UNROUTED = "unrouted"  # requests no operation matched (404s, 405s, refusals before routing)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HTTP_LABELS = ("operation", "method", "status")
+POOL_SAMPLE_SECONDS = 1.0
+_Children = tuple[Any, Any]
+_RESOLVED_PREFIX = f"{HANDLERS_PACKAGE}."
+
+# `*_created` series double the exposition and no dashboard of ours reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class Metrics:
+    """The service's instruments, created once per app."""
+
+    def __init__(self, *, multiprocess_dir: str = "", token: str = "") -> None:
+        self._token = f"Bearer {token}".encode() if token else b""
+        self._multiprocess = bool(multiprocess_dir)
+        # Instruments live in a registry of their own, so that several apps in one process
+        # (tests) never clash; in multiprocess mode their values go to files regardless.
+        own = CollectorRegistry()
+        if self._multiprocess:
+            self.registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+        else:
+            self.registry = own
+        self.requests = Counter(
+            "taskapi_http_requests",
+            "HTTP requests answered, by operationId, method and status.",
+            HTTP_LABELS,
+            registry=own,
+        )
+        self.latency = Histogram(
+            "taskapi_http_request_duration_seconds",
+            "Time from the first byte of the request to the last of the response.",
+            HTTP_LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=own,
+        )
+        # "livesum": the sum over the workers alive now (a stopped worker's files drop out).
+        self.in_flight = Gauge(
+            "taskapi_http_requests_in_flight",
+            "Requests being served now.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.pool_checked_out = Gauge(
+            "taskapi_db_pool_checked_out",
+            "Database connections lent to requests now.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.pool_open = Gauge(
+            "taskapi_db_pool_connections",
+            "Database connections open now (lent, or idle in the pool).",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.pool_capacity = Gauge(
+            "taskapi_db_pool_capacity",
+            "Most connections the pools may open (pool size plus overflow, per worker).",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self._children: dict[tuple[str, str, int], _Children] = {}
+
+    def observe(self, operation: str, method: str, status: int, seconds: float) -> None:
+        if method not in KNOWN_METHODS:
+            method = "OTHER"  # a client cannot mint new series
+        key = (operation, method, status)
+        children = self._children.get(key)
+        if children is None:
+            # Labelled with the spec's operationId (`users.get_user`), not the import path.
+            labels = (operation.removeprefix(_RESOLVED_PREFIX), method, str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    async def watch_pool(self, engine: Engine, *, every: float = POOL_SAMPLE_SECONDS) -> None:
+        """Sample the pool until cancelled: nothing per request, nothing per scrape (a scrape
+        reaches one worker, but the files of every worker are summed)."""
+        pool: Any = engine.pool
+        if not hasattr(pool, "checkedout"):  # SQLite's pools keep no such count
+            return
+        self.pool_capacity.set(pool.size() + max(pool._max_overflow, 0))
+        while True:
+            checked_out, idle = pool.checkedout(), pool.checkedin()
+            self.pool_checked_out.set(checked_out)
+            self.pool_open.set(checked_out + idle)
+            await asyncio.sleep(every)
+
+    def scrape(self, authorization: str | None) -> Response:
+        """The exposition in Prometheus text format; AuthenticationError when a token is set
+        and the request does not carry it."""
+        if self._token and not hmac.compare_digest((authorization or "").encode(), self._token):
+            raise AuthenticationError("The metrics need the bearer token set in METRICS_TOKEN.")
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def close(self) -> None:
+        """At a worker's exit: its live gauges stop counting towards the sums."""
+        if self._multiprocess:
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+class MetricsMiddleware:
+    """Counts and times every response, whichever layer produced it (so it sits outermost)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # unless a response starts: the client saw none
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        # Connexion's router records the operationId in this dict (see request_context.py).
+        extensions = scope.setdefault("extensions", {})
+        if extensions is None:
+            extensions = scope["extensions"] = {}
+        in_flight = self.metrics.in_flight
+        started = time.perf_counter()
+        in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            in_flight.dec()
+            routing = extensions.get("connexion_routing") or {}
+            self.metrics.observe(
+                routing.get("operation_id") or UNROUTED,
+                scope["method"],
+                status,
+                time.perf_counter() - started,
+            )

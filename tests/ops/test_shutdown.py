@@ -1,0 +1,72 @@
+"""SIGTERM while requests are in flight: every one of them is answered, then a clean exit."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, text
+
+from tests.utils.factories import DEFAULT_PASSWORD
+from tests.utils.servers import RunningServer, running_server
+from tests.utils.tcp_proxy import TcpProxy
+
+IN_FLIGHT = 12
+TIMEOUT = 15.0
+
+
+def _wait(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_sigterm_answers_every_request_in_flight_then_exits_0(
+    own_server_settings: dict[str, Any], own_proxy: TcpProxy, ops_database: Engine
+) -> None:
+    with running_server(**own_server_settings) as server:
+        emails = [f"drain-{uuid.uuid4().hex[:12]}@example.com" for _ in range(IN_FLIGHT)]
+
+        def register(email: str) -> int:
+            payload = {"email": email, "name": "Drain", "age": 50, "password": DEFAULT_PASSWORD}
+            with httpx.Client(base_url=server.base_url, timeout=30) as client:
+                return client.post("/v1/users", json=payload).status_code
+
+        # Hold the database's answers, so that the requests provably sit inside the workers.
+        own_proxy.pause()
+        with ThreadPoolExecutor(IN_FLIGHT) as pool:
+            answers = [pool.submit(register, email) for email in emails]
+            # The scrape itself is in flight too, hence the + 1.
+            _wait(_in_flight(server, IN_FLIGHT + 1), "the requests to reach the workers")
+
+            terminated_at = time.monotonic()
+            server.terminate()
+            _wait(_shutting_down(server, workers=2), "both workers to begin shutting down")
+            own_proxy.forward()
+
+            statuses = [answer.result(timeout=TIMEOUT) for answer in answers]
+        exit_code = server.process.wait(timeout=TIMEOUT)
+        drained_in = time.monotonic() - terminated_at
+
+    assert statuses == [201] * IN_FLIGHT
+    assert exit_code == 0
+    with ops_database.connect() as connection:
+        stored = connection.execute(
+            text("SELECT count(*) FROM users WHERE email = ANY(:emails)"), {"emails": emails}
+        ).scalar_one()
+    assert stored == IN_FLIGHT
+    # Nothing left connected to the database through this server's own proxy.
+    _wait(lambda: own_proxy.connections() == 0, "the server's connections to close")
+    print(f"\nSIGTERM to exit 0 with {IN_FLIGHT} requests in flight: {drained_in:.2f} s")
+
+
+def _in_flight(server: RunningServer, expected: int) -> Any:
+    return lambda: server.metric("taskapi_http_requests_in_flight") >= expected
+
+
+def _shutting_down(server: RunningServer, *, workers: int) -> Any:
+    return lambda: server.log().count('"message": "Shutting down"') >= workers

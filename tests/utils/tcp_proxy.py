@@ -1,0 +1,145 @@
+"""A TCP proxy on 127.0.0.1 between the service and PostgreSQL, to fail the network on cue.
+
+Outages are simulated here rather than by stopping the PostgreSQL server, which other test runs
+on the machine may be using. The proxy runs its own event loop in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+CHUNK = 65536
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:`port` to `target`. Besides forwarding it can:
+
+    - `refuse()`: close every connection (with a reset) and refuse new ones, like a server that
+      went down; `forward()` listens again on the same port.
+    - `stall_new()`: close every connection and accept new ones without ever answering, like an
+      unreachable host: clients wait for their connect timeout.
+    - `pause()` / `forward()`: hold every byte in both directions, then let them through.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._flowing: asyncio.Event | None = None
+        self._stall_new = False
+
+    def start(self) -> None:
+        self._thread.start()
+        self._run(self._start())
+
+    def close(self) -> None:
+        self._run(self._refuse())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def forward(self) -> None:
+        self._run(self._forward())
+
+    def refuse(self) -> None:
+        self._run(self._refuse())
+
+    def stall_new(self) -> None:
+        self._run(self._stall())
+
+    def pause(self) -> None:
+        self._run(self._pause())
+
+    def connections(self) -> int:
+        """How many client connections are open through the proxy now."""
+        return len(self._clients)
+
+    def _run(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
+
+    async def _start(self) -> None:
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        await self._listen()
+
+    async def _listen(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._handle, "127.0.0.1", self.port, reuse_address=True
+            )
+
+    async def _forward(self) -> None:
+        self._stall_new = False
+        assert self._flowing is not None
+        self._flowing.set()
+        await self._listen()
+
+    async def _refuse(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._reset_all()
+
+    async def _stall(self) -> None:
+        self._stall_new = True
+        self._reset_all()
+        await self._listen()
+
+    async def _pause(self) -> None:
+        assert self._flowing is not None
+        self._flowing.clear()
+
+    def _reset_all(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        self._clients.add(writer)
+        try:
+            await self._relay(reader, writer)
+        finally:
+            self._clients.discard(writer)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._stall_new:
+            await reader.read()  # accepted, never answered, until reset or closed
+            return
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.add(upstream_writer)
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer),
+            self._pipe(upstream_reader, writer),
+            return_exceptions=True,
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self._flowing is not None
+        try:
+            while data := await reader.read(CHUNK):
+                await self._flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        finally:
+            self._writers.discard(writer)
+            writer.transport.abort()

@@ -113,7 +113,7 @@ def get_task(session: Session, *, owner_id: uuid.UUID, task_id: str) -> Task:
     return task
 
 
-def _owned(owner_id: uuid.UUID) -> Select[tuple[Task]]:
+def _owned(owner_id: uuid.UUID) -> Select[Task]:
     return select(Task).where(Task.owner_id == owner_id)
 
 

@@ -131,3 +131,43 @@ def test_problem_fields_match_across_errors(app: AsyncApp, client: TestClient) -
 
     problem = assert_problem(response, 409, "conflict")
     assert set(problem) == {"type", "title", "status", "detail", "instance", "request_id"}
+
+
+# Regressions found by fuzzing (schemathesis and tests/fuzz): each answered 500 or stored data
+# the spec's own response schema then refused.
+
+
+@pytest.mark.parametrize("email", ["a\x00b@example.com", "ad\u0000a@example.com"])
+def test_login_email_with_nul_is_400_not_a_database_error(client: TestClient, email: str) -> None:
+    # PostgreSQL cannot compare text holding U+0000; the contract refuses it before any query.
+    response = client.post("/v1/auth/token", json={"email": email, "password": "x" * 12})
+
+    problem = assert_problem(response, 400, "validation-error")
+    assert problem["errors"][0]["pointer"] == "/body/email"
+
+
+@pytest.mark.parametrize(
+    "email", ["ádá@exämple.com", "a\tb@example.com", "a@b@example.com", "@example.com", "a@-x.com"]
+)
+def test_registration_refuses_what_is_not_an_rfc_5321_mailbox(
+    client: TestClient, email: str
+) -> None:
+    response = client.post("/v1/users", json=user_payload(email=email))
+
+    problem = assert_problem(response, 400, "validation-error")
+    assert problem["errors"][0]["pointer"] == "/body/email"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("title", "nul\x00inside"), ("description", "nul\x00inside")],
+)
+def test_task_text_with_nul_is_400_on_every_database(
+    client: TestClient, user_headers: dict[str, str], field: str, value: str
+) -> None:
+    body = {"title": "ok", field: value}
+
+    response = client.post("/v1/tasks", json=body, headers=user_headers)
+
+    problem = assert_problem(response, 400, "validation-error")
+    assert problem["errors"][0]["pointer"] == f"/body/{field}"

@@ -30,8 +30,10 @@ from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from taskapi.db import WRITE_INTENT, create_engine_for
+from taskapi.handlers import tasks as handlers_tasks
 from taskapi.models import PRIORITY_RANKS, RefreshToken, Task, User
 from taskapi.settings import Settings
+from taskapi.web import responses
 
 TASKS_PATH = "/v1/tasks"
 DEFAULT_SORT = "-created_at"
@@ -227,24 +229,9 @@ def access_token(backend: Backend, user: User, *, now: datetime) -> str:
 # --- Shapes and links, as taskapi.web.responses writes them -------------------------------
 
 
-def timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def task_resource(task: Task) -> dict[str, Any]:
-    return {
-        "id": str(task.id),
-        "owner_id": str(task.owner_id),
-        "title": task.title,
-        "description": task.description,
-        "status": task.status,
-        "priority": task.priority,
-        "due_date": task.due_date.isoformat() if task.due_date else None,
-        "tags": list(task.tags),
-        "created_at": timestamp(task.created_at),
-        "updated_at": timestamp(task.updated_at),
-        "completed_at": timestamp(task.completed_at) if task.completed_at else None,
-    }
+# The same serialiser as taskapi's, so every service spends the same on shaping a task.
+timestamp = responses.timestamp
+task_resource = handlers_tasks.task_resource
 
 
 def etag(task: Task) -> str:

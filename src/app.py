@@ -12,15 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from connexion import AsyncApp
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
-from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -33,6 +30,12 @@ from taskapi.services.tokens import TokenIssuer
 from taskapi.settings import Settings
 from taskapi.web.dependencies import handler_resolver
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics, MetricsMiddleware
+from taskapi.web.planned import (
+    PLANNED_SECURITY_MAP,
+    PlannedAsyncApp,
+    PlannedRequestValidationMiddleware,
+    SwaggerUIOnItsPaths,
+)
 from taskapi.web.problems import register_problem_handlers
 from taskapi.web.rate_limits import RateLimitMiddleware
 from taskapi.web.request_context import RequestContextMiddleware
@@ -118,7 +121,7 @@ def unthrottled_paths(spec: dict[str, Any]) -> frozenset[str]:
     return frozenset(f"{base}{path}" for path in ("/healthz", "/readyz", "/metrics"))
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> AsyncApp:
+def create_app(settings: Settings, *, database: Database | None = None) -> PlannedAsyncApp:
     """Build the ASGI app. `database` defaults to one connected to `settings.database_url`."""
     use_password_profile(settings.password_hash_profile)
     policy = auth_policy(settings)
@@ -143,7 +146,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Async
             db.dispose()
         metrics.close()
 
-    app = AsyncApp(
+    app = PlannedAsyncApp(
         __name__,
         lifespan=lifespan,
         # Connexion's stack, with its ServerErrorMiddleware replaced by our request context
@@ -166,10 +169,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Async
                 exempt_paths=unthrottled_paths(spec),
             ),
             ExceptionMiddleware,
-            SwaggerUIMiddleware,
+            SwaggerUIOnItsPaths,
             RoutingMiddleware,
             SecurityMiddleware,
-            RequestValidationMiddleware,
+            PlannedRequestValidationMiddleware,
             ResponseValidationMiddleware,
             LifespanMiddleware,
             ContextMiddleware,
@@ -187,6 +190,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Async
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
+        security_map=PLANNED_SECURITY_MAP,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=True),
     )
     register_problem_handlers(app, allowed_methods=AllowedMethods(spec))

@@ -7,9 +7,11 @@ at each one with a JSON pointer, and build each schema's validator once instead 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+import jsonschema_rs
 import orjson
 from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator
@@ -21,6 +23,9 @@ from starlette.types import Message, Receive, Scope
 
 from taskapi.web.formats import FORMAT_CHECKER
 from taskapi.web.problems import FieldError, MalformedRequestError, RequestValidationError
+
+# Where a validated JSON body waits in the ASGI scope for the handler.
+PARSED_BODY = "taskapi.parsed_body"
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -115,25 +120,71 @@ def one_per_field(errors: Iterable[FieldError]) -> list[FieldError]:
     return list(first.values())
 
 
+class CompiledSchema:
+    """One schema's checks: a compiled validator (jsonschema-rs) answers "valid" fast, and
+    jsonschema, the reference, says what is wrong.
+
+    The compiled validator only ever short-cuts acceptance. Whatever it refuses goes to
+    jsonschema, whose verdict stands: a value it refuses wrongly (it knows nothing of OpenAPI's
+    `nullable`, and its `$` does not match before a final newline as Python's does) costs time,
+    not a wrong answer. It is given the very format checks jsonschema uses, and a test holds
+    the two to the same verdicts over every schema of the spec (tests/test_validation_parity.py).
+    """
+
+    def __init__(self, schema: Mapping[str, Any], validator_class: type[Draft4Validator]) -> None:
+        self.schema = schema
+        self.reference = validator_class(schema, format_checker=FORMAT_CHECKER)
+        self.compiled = _compile(schema)
+
+    def accepts_fast(self, value: Any) -> bool:
+        """True when the compiled validator accepts `value` (False says nothing yet)."""
+        if self.compiled is None:
+            return False
+        try:
+            return bool(self.compiled.is_valid(value))
+        except (ValueError, TypeError, OverflowError):  # what it cannot represent
+            return False
+
+    def errors(self, value: Any, prefix: list[str]) -> Iterator[FieldError]:
+        if not self.accepts_fast(value):
+            yield from field_errors(self.reference, value, prefix)
+
+
+# jsonschema-rs runs these Python checks itself, so both validators agree on every format.
+_FORMATS: dict[str, Callable[..., bool]] = {
+    name: functools.partial(FORMAT_CHECKER.conforms, format=name)
+    for name in FORMAT_CHECKER.checkers
+}
+
+
+def _compile(schema: Mapping[str, Any]) -> jsonschema_rs.Draft4Validator | None:
+    try:
+        return jsonschema_rs.Draft4Validator(
+            dict(schema), formats=_FORMATS, validate_formats=True, ignore_unknown_formats=True
+        )
+    except (ValueError, TypeError):  # a schema it cannot compile is checked by jsonschema alone
+        return None
+
+
 class _CompiledSchemas:
-    """One validator per schema object, built on first use; the spec's schemas live as long as
-    the app, so their identity is a safe key."""
+    """One CompiledSchema per schema object, built on first use; the spec's schemas live as
+    long as the app, so their identity is a safe key."""
 
     def __init__(self, validator_class: type[Draft4Validator]) -> None:
         self._validator_class = validator_class
-        self._validators: dict[int, tuple[Mapping[str, Any], Draft4Validator]] = {}
+        self._compiled: dict[int, CompiledSchema] = {}
 
-    def __call__(self, schema: Mapping[str, Any]) -> Draft4Validator:
-        cached = self._validators.get(id(schema))
-        if cached is not None and cached[0] is schema:
-            return cached[1]
-        validator = self._validator_class(schema, format_checker=FORMAT_CHECKER)
-        self._validators[id(schema)] = (schema, validator)
-        return validator
+    def __call__(self, schema: Mapping[str, Any]) -> CompiledSchema:
+        cached = self._compiled.get(id(schema))
+        if cached is not None and cached.schema is schema:
+            return cached
+        compiled = CompiledSchema(schema, self._validator_class)
+        self._compiled[id(schema)] = compiled
+        return compiled
 
 
-_parameter_validators = _CompiledSchemas(Draft4Validator)
-_body_validators = _CompiledSchemas(Draft4RequestValidator)
+parameter_schemas = _CompiledSchemas(Draft4Validator)
+body_schemas = _CompiledSchemas(Draft4RequestValidator)
 
 
 class ContractParameterValidator(ParameterValidator):  # type: ignore[misc]
@@ -171,7 +222,7 @@ class ContractParameterValidator(ParameterValidator):  # type: ignore[misc]
             if param.get("required"):
                 yield FieldError(pointer(prefix), "is required")
             return
-        yield from field_errors(_parameter_validators(param.get("schema", param)), value, prefix)
+        yield from parameter_schemas(param.get("schema", param)).errors(value, prefix)
 
 
 class ContractJSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
@@ -195,9 +246,10 @@ class ContractJSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[m
                 yield message.get("body", b"")
 
         body = await self._parse(stream(), scope=scope)
-        if body is None and not self._required:
-            return self._insert_messages(receive, messages=messages), scope
-        self._validate(body)
+        if body is not None or self._required:
+            self._validate(body)
+        # The handler receives this very value (taskapi.web.planned), not a second parse.
+        scope.setdefault("extensions", {})[PARSED_BODY] = body
         return self._insert_messages(receive, messages=messages), scope
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
@@ -212,7 +264,7 @@ class ContractJSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[m
     def _validate(self, body: Any) -> None:
         if body is None:
             raise RequestValidationError([FieldError("/body", "is required")])
-        errors = one_per_field(field_errors(_body_validators(self._schema), body, ["body"]))
+        errors = one_per_field(body_schemas(self._schema).errors(body, ["body"]))
         if errors:
             raise RequestValidationError(errors)
 

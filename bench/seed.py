@@ -24,7 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher, profiles
-from sqlalchemy import Engine, create_engine, delete, func, insert, inspect, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 
 from taskapi.db import create_engine_for
@@ -99,6 +110,7 @@ def prepare(url: str, size: int, *, log: Any = print) -> Fixture:
         with engine.begin() as connection:
             writer = connection.scalar(select(User.id).where(User.email == WRITER_EMAIL))
             connection.execute(delete(Task).where(Task.owner_id == writer))
+            connection.execute(update(User).where(User.id == writer).values(task_count=0))
             connection.execute(delete(RefreshToken))
         return _fixture(engine, url, size)
     finally:
@@ -174,6 +186,8 @@ def _seed(engine: Engine, size: int) -> None:
     if engine.dialect.name == "postgresql":
         _copy(engine, User, _users(user_ids, password_hash))
         _copy(engine, Task, _tasks(user_ids, size))
+        with engine.begin() as connection:
+            _recount(connection)
         with engine.connect() as connection:
             connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
         return
@@ -187,6 +201,13 @@ def _seed(engine: Engine, size: int) -> None:
                 connection.execute(
                     insert(model), [dict(zip(columns, r, strict=True)) for r in batch]
                 )
+        _recount(connection)
+
+
+def _recount(connection: Connection) -> None:
+    """Each user's kept task count (taskapi.services.task_counts), for rows inserted in bulk."""
+    owned = select(func.count()).where(Task.owner_id == User.id).scalar_subquery()
+    connection.execute(update(User).values(task_count=owned))
 
 
 def _copy(engine: Engine, model: type[User] | type[Task], rows: Iterator[tuple[Any, ...]]) -> None:
@@ -224,8 +245,8 @@ def _users(user_ids: list[uuid.UUID], password_hash: str) -> Iterator[tuple[Any,
         email = (OWNER_EMAIL, WRITER_EMAIL)[i] if i < 2 else f"user{i}@bench.example"  # noqa: PLR2004
         created = _EPOCH + timedelta(seconds=i)
         # Columns in table order: id, email, name, age, role, password_hash, token_version,
-        # created_at, updated_at.
-        yield (user_id, email, f"Bench User {i}", 30, "user", password_hash, 0, created, created)
+        # task_count (set by _recount once the tasks are in), created_at, updated_at.
+        yield (user_id, email, f"Bench User {i}", 30, "user", password_hash, 0, 0, created, created)
 
 
 def _tasks(user_ids: list[uuid.UUID], size: int) -> Iterator[tuple[Any, ...]]:

@@ -2,8 +2,9 @@
 
 Everything here mirrors what taskapi does for the benchmarked operations, query for query (one
 session per request; the user loaded by the token's subject; a task read by primary key then
-checked for its owner; a numbered page as COUNT plus OFFSET; a cursor slice as a keyset seek
-for limit + 1 rows), so a difference in the figures is a difference of web layer.
+checked for its owner; a numbered page as the owner's kept task count plus OFFSET; a cursor
+slice as a keyset seek for limit + 1 rows), so a difference in the figures is a difference of
+web layer.
 
 Only the default listing (`sort=-created_at`, no filters) is implemented: it is the one the
 benchmark drives. Cursors use taskapi's format and key, so one cursor works on all three.
@@ -26,12 +27,13 @@ from urllib.parse import urlencode
 import jwt
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from taskapi.db import WRITE_INTENT, create_engine_for
 from taskapi.handlers import tasks as handlers_tasks
 from taskapi.models import PRIORITY_RANKS, RefreshToken, Task, User
+from taskapi.services import task_counts
 from taskapi.settings import Settings
 from taskapi.web import responses
 
@@ -125,10 +127,11 @@ _ORDER = (Task.created_at.desc(), Task.id.desc())
 def list_page(
     session: Session, *, owner_id: uuid.UUID, page: int, limit: int
 ) -> tuple[Sequence[Task], int]:
-    """One numbered page and the total, as taskapi counts it (COUNT over the listing)."""
-    query = _owned(owner_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(query.order_by(*_ORDER).limit(limit).offset((page - 1) * limit))
+    """One numbered page and the total, as taskapi knows it (the owner's kept task count)."""
+    total = task_counts.get(session=session, owner_id=owner_id)
+    items = session.scalars(
+        _owned(owner_id).order_by(*_ORDER).limit(limit).offset((page - 1) * limit)
+    )
     return items.all(), total
 
 
@@ -177,6 +180,7 @@ def create_task(
     )
     session.add(task)
     session.flush()
+    task_counts.adjust(session=session, owner_id=owner_id, by=1)
     return task
 
 

@@ -34,11 +34,15 @@ class Page(Generic[Item]):
         return -(-self.total // self.limit)  # ceiling division
 
 
-def fetch_page(*, session: Session, query: Select[Item], page: PageRequest) -> Page[Item]:
-    """Run `query` for one page, plus the count of every row it would return.
+def fetch_page(
+    *, session: Session, query: Select[Item], page: PageRequest, total: int | None = None
+) -> Page[Item]:
+    """Run `query` for one page, plus the count of every row it would return, unless the
+    caller already knows that `total`.
 
     `query` must already be ordered by a unique key, or pages could repeat or skip rows.
     """
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    if total is None:
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     items = session.scalars(query.limit(page.limit).offset(page.offset)).all()
     return Page(items=items, page=page.page, limit=page.limit, total=total or 0)

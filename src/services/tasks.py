@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -37,6 +37,7 @@ from taskapi.models import (
     task_has_tag,
 )
 from taskapi.models.base import utc_now
+from taskapi.services import task_counts
 from taskapi.services.cursors import Keyset, Slice, fetch_slice
 from taskapi.services.pagination import Page, PageRequest, fetch_page
 
@@ -121,6 +122,7 @@ def create(*, session: Session, owner_id: uuid.UUID, task_in: TaskCreate) -> Tas
     _set_status(task, task_in.status)
     session.add(task)
     session.flush()
+    task_counts.adjust(session=session, owner_id=owner_id, by=1)
     return task
 
 
@@ -174,6 +176,7 @@ def delete(
     _check_version(task, expected_version)
     with _guard_concurrent_writes(session, expected_version):
         session.delete(task)
+    task_counts.adjust(session=session, owner_id=owner_id, by=-1)
 
 
 def get_all(
@@ -192,7 +195,10 @@ def get_all(
     the end of time), on SQLite and PostgreSQL alike.
     """
     query = _listing(owner_id, filters).order_by(*_KEYSETS[sort].order_by())
-    return fetch_page(session=session, query=query, page=page)
+    # Every task of the owner is listed: their kept count is the total (no COUNT needed).
+    unfiltered = not any(getattr(filters, field.name) for field in fields(filters))
+    total = task_counts.get(session=session, owner_id=owner_id) if unfiltered else None
+    return fetch_page(session=session, query=query, page=page, total=total)
 
 
 def get_all_after(

@@ -19,7 +19,7 @@ from taskapi.errors import (
     PreconditionFailedError,
 )
 from taskapi.models import PRIORITY_RANKS, Task, User
-from taskapi.services import tasks
+from taskapi.services import task_counts, tasks
 from taskapi.services.pagination import PageRequest
 from taskapi.services.tasks import TaskFilters, TaskSort
 from tests.utils.factories import create_task, create_user
@@ -192,6 +192,57 @@ def test_deleting_the_owner_deletes_their_tasks(session: Session, owner: User) -
 
     count = select(func.count()).select_from(Task).where(Task.owner_id == owner_id)
     assert session.scalar(count) == 0
+
+
+def _counted(session: Session, owner: User) -> int:
+    return session.scalar(select(func.count()).select_from(Task).where(Task.owner_id == owner.id))
+
+
+def test_kept_task_count_follows_creates_and_deletes(
+    session: Session, owner: User, stranger: User
+) -> None:
+    made = [create_task(session, owner=owner) for _ in range(4)]
+    create_task(session, owner=stranger)
+    tasks.delete(session=session, owner_id=owner.id, task_id=str(made[0].id), expected_version=None)
+    session.flush()
+
+    assert task_counts.get(session=session, owner_id=owner.id) == _counted(session, owner) == 3
+    assert task_counts.get(session=session, owner_id=stranger.id) == 1
+
+
+def test_unfiltered_page_total_is_the_kept_count_and_filtered_ones_are_counted(
+    session: Session, owner: User
+) -> None:
+    create_task(session, owner=owner, status="done")
+    create_task(session, owner=owner)
+    # Were the kept count wrong, the unfiltered total would show it; the filtered one never.
+    session.execute(update(User).where(User.id == owner.id).values(task_count=41))
+    page = PageRequest(page=1, limit=1)
+    everything = tasks.get_all(
+        session=session, owner_id=owner.id, filters=EVERYTHING, sort=TaskSort.CREATED_AT, page=page
+    )
+    done = tasks.get_all(
+        session=session,
+        owner_id=owner.id,
+        filters=TaskFilters(statuses=["done"]),
+        sort=TaskSort.CREATED_AT,
+        page=page,
+    )
+
+    assert (everything.total, everything.pages) == (41, 41)
+    assert done.total == 1
+
+
+def test_keeping_the_count_leaves_the_accounts_updated_at_alone(
+    session: Session, owner: User
+) -> None:
+    before = owner.updated_at
+    task = create_task(session, owner=owner)
+    tasks.delete(session=session, owner_id=owner.id, task_id=str(task.id), expected_version=None)
+    session.flush()
+    session.expire(owner)
+
+    assert owner.updated_at == before
 
 
 # --- update, delete ---------------------------------------------------------------------------

@@ -173,7 +173,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             RoutingMiddleware,
             SecurityMiddleware,
             PlannedRequestValidationMiddleware,
-            ResponseValidationMiddleware,
+            # Response validation is for tests (VALIDATE_RESPONSES); off, it is not in the way.
+            *([ResponseValidationMiddleware] if settings.validate_responses else []),
             LifespanMiddleware,
             ContextMiddleware,
         ],

@@ -113,6 +113,8 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _log_access(scope: Scope, headers: Headers, status: int, started: float) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
         routing = (scope.get("extensions") or {}).get("connexion_routing") or {}
         client = scope.get("client")
         access_logger.info(

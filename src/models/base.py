@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -58,9 +59,22 @@ def utc_now() -> datetime:
 
 def new_id() -> uuid.UUID:
     """A UUIDv7 (RFC 9562): random enough to be unguessable, time-ordered so that inserts
-    land at the end of the primary-key index instead of scattering across it."""
+    land at the end of the primary-key index instead of scattering across it.
+
+    Ids made in one process are strictly increasing, within a millisecond too: there the
+    random part alone would order them by chance, so an id that would not sort after the last
+    one is the last one plus one (RFC 9562's monotonic random, section 6.2, method 2).
+    """
+    global _last_id  # noqa: PLW0603 - the one piece of state that ordering needs
     unix_ms = time.time_ns() // 1_000_000
     value = (unix_ms & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10))
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    with _id_order:
+        value = max(value, _last_id + 1)
+        _last_id = value
     return uuid.UUID(int=value)
+
+
+_id_order = threading.Lock()
+_last_id = 0

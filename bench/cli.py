@@ -8,7 +8,7 @@ import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench import report, scenarios, seed, serve
@@ -128,15 +128,34 @@ def sweep(args: argparse.Namespace) -> None:
             )
             if size != sizes[-1]:
                 continue
-            by_depth = {"size": size, "label": seed.size_label(size), "points": []}
-            for pages in sorted({scenarios.deepest_page(setup.fixture, d) for d in depths}):
-                at_depth = [
+            all_pages = sorted({scenarios.deepest_page(setup.fixture, d) for d in depths})
+            at_depth = {
+                pages: [
                     scenarios.cursor_endpoint(setup.fixture, setup.secret, pages, owner),
                     scenarios.page_endpoint(pages, owner),
                 ]
-                print(f"depth {pages} pages")
-                summary = report.summarise(scenarios.measure(servers, at_depth, load))
-                by_depth["points"].append({"pages": pages, "endpoints": summary})
+                for pages in all_pages
+            }
+            results: dict[int, scenarios.Results] = {pages: {} for pages in all_pages}
+            for round_number in range(load.rounds):
+                # Every depth once per round, as services are within one: drift in the
+                # machine's speed then falls on shallow and deep pages alike.
+                one_round = replace(load, rounds=1, warmup=load.warmup if round_number == 0 else 0)
+                for pages in all_pages:
+                    print(f"round {round_number + 1}, depth {pages} pages")
+                    got = scenarios.measure(servers, at_depth[pages], one_round)
+                    for endpoint, per_service in got.items():
+                        for service, measured in per_service.items():
+                            results[pages].setdefault(endpoint, {}).setdefault(service, [])
+                            results[pages][endpoint][service].extend(measured)
+            by_depth = {
+                "size": size,
+                "label": seed.size_label(size),
+                "points": [
+                    {"pages": pages, "endpoints": report.summarise(results[pages])}
+                    for pages in all_pages
+                ],
+            }
     payload = {"meta": report.meta(**_settings(args)), "by_size": by_size, "by_depth": by_depth}
     report.write("sweep.json", payload)
     chart = report.chart(payload, report.RESULTS / "latency.png")

@@ -7,6 +7,9 @@ succeeds and rolls back when it raises. Every request runs inside exactly one su
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,15 +18,27 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 # Execution option naming a unit of work that will write (see `Database.transaction`).
 WRITE_INTENT = "taskapi_writes"
+# How long a SQLite writer waits for its turn, behind this process's writers or another's.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+# One writer turn per SQLite engine, shared by every Database on it (see `Database.transaction`).
+_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def _writer_turn(engine: Engine) -> threading.Lock | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    return _WRITER_TURNS.setdefault(engine, threading.Lock())
 
 
 class Database:
     def __init__(self, engine: Engine, *, bind: Engine | Connection | None = None) -> None:
         self.engine = engine
+        self._writer_turn = _writer_turn(engine)
         self._sessions = sessionmaker(
             bind=bind if bind is not None else engine,
             expire_on_commit=False,
@@ -47,8 +62,15 @@ class Database:
         `writes` says the unit of work means to write. SQLite then takes its write lock at
         BEGIN: a transaction that read first and wrote later could otherwise find that another
         writer committed in between and fail, where waiting its turn succeeds.
+
+        On SQLite, writers of this process also wait for their turn on a lock before BEGIN, and
+        pass it on once their session is closed. SQLite runs one writer at a time and its busy
+        handler makes the others sleep and retry, in naps growing to 100 ms, so most of their
+        wait was sleeping past the moment the lock came free; between processes, the busy
+        handler still arbitrates. The whole unit of work runs in one thread (one handler call),
+        so a writer never waits for a thread while holding the turn.
         """
-        with self._sessions() as session:
+        with self._turn(writes), self._sessions() as session:
             if writes:
                 session.connection(execution_options={WRITE_INTENT: True})
             try:
@@ -57,6 +79,19 @@ class Database:
                 session.rollback()
                 raise
             session.commit()
+
+    @contextmanager
+    def _turn(self, writes: bool) -> Iterator[None]:
+        if not writes or self._writer_turn is None:
+            yield
+            return
+        if not self._writer_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            locked = sqlite3.OperationalError("database is locked")
+            raise OperationalError("BEGIN IMMEDIATE", None, locked)
+        try:
+            yield
+        finally:
+            self._writer_turn.release()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -128,7 +163,7 @@ def _use_sqlite_properly(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

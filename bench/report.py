@@ -24,7 +24,9 @@ Summary = dict[str, dict[str, dict[str, Any]]]
 
 def summarise(results: Mapping[str, Mapping[str, Sequence[Measurement]]]) -> Summary:
     """Per endpoint and service: the median req/s, p50 and p99 over the rounds (and each
-    round), plus taskapi's `ratio_vs_fastapi` and `ratio_vs_starlette` in req/s."""
+    round), plus taskapi's `ratio_vs_fastapi` and `ratio_vs_starlette` in req/s: the median
+    of each round's ratio, as the services of one round ran back to back on the same machine
+    while its speed drifted between rounds."""
     summary: Summary = {}
     for endpoint, per_service in results.items():
         entry: dict[str, dict[str, Any]] = {}
@@ -38,12 +40,19 @@ def summarise(results: Mapping[str, Mapping[str, Sequence[Measurement]]]) -> Sum
                     {"rps": round(m.rps, 1), "p50_ms": m.p50_ms, "p99_ms": m.p99_ms} for m in rounds
                 ],
             }
-        ours = entry.get("taskapi")
+        ours = per_service.get("taskapi")
         for peer in ("fastapi", "starlette"):
-            if ours is not None and peer in entry and entry[peer]["rps"]:
-                ours[f"ratio_vs_{peer}"] = round(ours["rps"] / entry[peer]["rps"], 3)
+            if ours is not None and peer in per_service:
+                ratio = _paired_ratio(ours, per_service[peer])
+                if ratio is not None:
+                    entry["taskapi"][f"ratio_vs_{peer}"] = round(ratio, 3)
         summary[endpoint] = entry
     return summary
+
+
+def _paired_ratio(ours: Sequence[Measurement], theirs: Sequence[Measurement]) -> float | None:
+    ratios = [a.rps / b.rps for a, b in zip(ours, theirs, strict=True) if b.rps]
+    return statistics.median(ratios) if ratios else None
 
 
 def table(summary: Summary, labels: Mapping[str, str], *, apart: Sequence[str] = ()) -> str:

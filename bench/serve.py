@@ -102,26 +102,32 @@ def start(
 ) -> Server:
     """Start `name` and wait until it answers `probe_path` with a success."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        *APPS[name],
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
     environment = {**os.environ, **env, **(TASKAPI_ENV if name == "taskapi" else {})}
+    if name == "taskapi" and workers > 1:
+        # Several workers are served as taskapi is deployed, by `taskapi serve`: its supervisor
+        # gives each worker a listening socket of its own (taskapi.serving.BalancedWorkers).
+        command = [sys.executable, "-m", "taskapi.cli", "serve", "--workers", str(workers)]
+        environment |= {"HOST": HOST, "PORT": str(port)}
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            *APPS[name],
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -97,6 +100,65 @@ def test_simultaneous_registrations_of_one_email_give_one_201_and_the_rest_409(
             statuses = Counter(pool.map(register, range(CLIENTS)))
 
         assert statuses == Counter({201: 1, 409: CLIENTS - 1})
+
+
+def _sockets_on(port: int, state: str) -> set[str]:
+    """The inodes of the TCP sockets on local `port` in `state` (01 established, 0A listening)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                    inodes.add(fields[9])
+    return inodes
+
+
+def _established_per_worker(server: RunningServer, port: int) -> list[int]:
+    """How many established connections on `port` each worker process holds."""
+    established = _sockets_on(port, "01")
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    counts = []
+    for pid in children.read_text(encoding="ascii").split():
+        if b"spawn_main" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            continue  # multiprocessing's resource tracker, not a worker
+        links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir() if fd.is_symlink()]
+        counts.append(sum(link[len("socket:[") : -1] in established for link in links))
+    return sorted(counts)
+
+
+def _wait_for(condition: Callable[[], bool], *, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_each_worker_listens_on_its_own_socket_so_a_burst_spreads(
+    ops_server: RunningServer,
+) -> None:
+    host, port_text = ops_server.base_url.removeprefix("http://").rsplit(":", 1)
+    port = int(port_text)
+    # Workers start one after the other; until the second listens, the first takes everything.
+    assert _wait_for(lambda: len(_sockets_on(port, "0A")) == 2, seconds=15)
+
+    # Opened all at once, as a load balancer or a pool of keep-alive clients does: with one
+    # shared listening socket, whichever worker woke first would accept the whole burst.
+    burst = [socket.create_connection((host, port), timeout=5) for _ in range(16)]
+    try:
+        _wait_for(lambda: sum(_established_per_worker(ops_server, port)) == 16, seconds=5)
+        per_worker = _established_per_worker(ops_server, port)
+    finally:
+        for connection in burst:
+            connection.close()
+
+    # The kernel spreads connections over SO_REUSEPORT sockets (all 16 on one of two workers
+    # by chance: 3 in 100,000).
+    assert len(per_worker) == 2
+    assert sum(per_worker) == len(burst)
+    assert min(per_worker) >= 1, per_worker
 
 
 def test_metrics_count_every_request_whichever_worker_served_it(ops_server: RunningServer) -> None:

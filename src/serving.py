@@ -1,11 +1,12 @@
 """How `taskapi serve` runs the service: uvicorn's own supervisor with N worker processes.
 
 Uvicorn (0.30+) supervises its workers itself: it restarts one that dies, replaces them one by
-one on SIGHUP, and on SIGTERM or SIGINT passes the signal on. With several workers, each gets a
-listening socket of its own (`BalancedWorkers`), so the kernel spreads connections evenly. Each worker then stops accepting,
+one on SIGHUP, and on SIGTERM or SIGINT passes the signal on. Each worker then stops accepting,
 lets its in-flight requests finish for up to GRACEFUL_TIMEOUT seconds, runs the app's shutdown
 (which closes the database pool) and exits; the supervisor exits 0 once all have. That is all
-gunicorn would add here, so there is one server fewer to configure and to learn.
+gunicorn would add here, so there is one server fewer to configure and to learn. With several
+workers, each gets a listening socket of its own (`BalancedWorkers`), so that the kernel
+spreads connections evenly over them.
 """
 
 from __future__ import annotations

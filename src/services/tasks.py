@@ -80,6 +80,11 @@ class TaskFilters:
     due_after: date | None = None  # strictly after; undated tasks never match
     q: str | None = None  # a substring of the title, in any case; % and _ match themselves
 
+    @property
+    def select_all(self) -> bool:
+        """True when no filter is given (an empty one counts as none, as `_listing` reads it)."""
+        return not any(getattr(self, field.name) for field in fields(self))
+
 
 # The merge-patch fields `update` accepts; None removes the optional ones.
 UPDATABLE_FIELDS = frozenset({"title", "description", "status", "priority", "due_date", "tags"})
@@ -196,8 +201,7 @@ def get_all(
     """
     query = _listing(owner_id, filters).order_by(*_KEYSETS[sort].order_by())
     # Every task of the owner is listed: their kept count is the total (no COUNT needed).
-    unfiltered = not any(getattr(filters, field.name) for field in fields(filters))
-    total = task_counts.get(session=session, owner_id=owner_id) if unfiltered else None
+    total = task_counts.get(session=session, owner_id=owner_id) if filters.select_all else None
     return fetch_page(session=session, query=query, page=page, total=total)
 
 

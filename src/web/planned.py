@@ -3,10 +3,10 @@
 Stock Connexion 3.3 redoes, on every request, work whose result depends only on the operation:
 the request validator builds a URI parser, a parameter validator, a media-type table and a body
 validator; the app rebuilds the handler's decorator chain (four `functools.wraps` and an
-`inspect.signature`), parses the JSON body a second time and parses a form on every request,
-even a GET; the bearer check reads the token function's signature twice; and the Swagger UI
-middleware runs its router over every API request. Each sync handler then hops to a thread
-through anyio, whose hop costs more than asyncio's own executor.
+`inspect.signature`), parses the parameters and the JSON body a second time, and parses a
+form on every request, even a GET; the bearer check reads the token function's signature
+twice; and the Swagger UI middleware runs its router over every API request. Each sync
+handler then hops to a thread through anyio, whose hop costs more than asyncio's own executor.
 
 The classes below are drop-in subclasses that do that work when the app starts and keep the
 per-request path to what depends on the request. Behaviour is Connexion's own: the same
@@ -50,7 +50,7 @@ from connexion.security import BearerSecurityHandler
 from connexion.utils import inspect_function_arguments, is_nullable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from taskapi.web.validation import PARSED_BODY
+from taskapi.web.validation import CHECKED_PARAMETERS, PARSED_BODY
 
 
 class _PlannedValidationOperation(RequestValidationOperation):  # type: ignore[misc]
@@ -122,14 +122,34 @@ class PlannedRequestValidationMiddleware(RequestValidationMiddleware):  # type: 
 
 
 class _ValidatedRequest(ConnexionRequest):  # type: ignore[misc]
-    """A request whose JSON body, when request validation already parsed it, is not parsed
-    again: the handler gets exactly the value that was validated."""
+    """A request whose parameters and JSON body, when request validation already parsed them,
+    are not parsed again: the handler gets exactly the values that were validated."""
+
+    def _validated(self, key: str) -> Any:
+        return (self.scope.get("extensions") or {}).get(key, _NOT_PARSED)
+
+    @property
+    def path_params(self) -> dict[str, Any]:
+        checked = self._validated(CHECKED_PARAMETERS)
+        params: dict[str, Any] = (
+            super().path_params if checked is _NOT_PARSED else checked.path_params
+        )
+        return params
+
+    @property
+    def query_params(self) -> dict[str, Any]:
+        checked = self._validated(CHECKED_PARAMETERS)
+        params: dict[str, Any] = (
+            super().query_params if checked is _NOT_PARSED else checked.query_params
+        )
+        return params
 
     async def json(self) -> Any:
-        extensions = self.scope.get("extensions") or {}
-        if PARSED_BODY in extensions:
-            return extensions[PARSED_BODY]
-        return await super().json()
+        body = self._validated(PARSED_BODY)
+        return await super().json() if body is _NOT_PARSED else body
+
+
+_NOT_PARSED = object()
 
 
 class _PlannedOperation:

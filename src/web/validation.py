@@ -24,8 +24,11 @@ from starlette.types import Message, Receive, Scope
 from taskapi.web.formats import FORMAT_CHECKER
 from taskapi.web.problems import FieldError, MalformedRequestError, RequestValidationError
 
-# Where a validated JSON body waits in the ASGI scope for the handler.
+# Where what validation parsed waits in the ASGI scope for the handler, so that it is not
+# parsed again (taskapi.web.planned): the JSON body, and the request whose path and query
+# parameters were coerced and checked.
 PARSED_BODY = "taskapi.parsed_body"
+CHECKED_PARAMETERS = "taskapi.checked_parameters"
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -198,6 +201,11 @@ class ContractParameterValidator(ParameterValidator):  # type: ignore[misc]
             return request.path_params.get(name.replace("-", "_"))
         source = {"query": request.query_params, "header": request.headers}.get(location)
         return (source if source is not None else request.cookies).get(name)
+
+    def validate(self, scope: Scope) -> None:
+        request = ConnexionRequest(scope, uri_parser=self.uri_parser)
+        self.validate_request(request)
+        scope.setdefault("extensions", {})[CHECKED_PARAMETERS] = request
 
     def validate_request(self, request: ConnexionRequest) -> None:
         errors: list[FieldError] = []

@@ -28,5 +28,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("task_count")
+    # In place, SQLite included (3.35+): batch mode's copy-and-drop of the users table would
+    # cascade the drop's implicit DELETE to every task.
+    op.drop_column("users", "task_count")

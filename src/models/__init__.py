@@ -3,6 +3,7 @@
 from taskapi.models.auth import RefreshToken
 from taskapi.models.base import Base
 from taskapi.models.idempotency import IdempotentRequest
+from taskapi.models.task_counts import TaskCount
 from taskapi.models.tasks import PRIORITY_RANKS, Task, TaskPriority, TaskStatus, task_has_tag
 from taskapi.models.users import Role, User
 
@@ -13,6 +14,7 @@ __all__ = [
     "RefreshToken",
     "Role",
     "Task",
+    "TaskCount",
     "TaskPriority",
     "TaskStatus",
     "User",

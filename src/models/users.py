@@ -35,8 +35,5 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     # Part of every access token; raising it (on a password change) invalidates all of them.
     token_version: Mapped[int] = mapped_column(default=0, server_default="0")
-    # How many tasks the user owns, kept by taskapi.services.task_counts so that listing totals
-    # need no COUNT over all of them.
-    task_count: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)

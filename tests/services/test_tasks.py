@@ -18,7 +18,7 @@ from taskapi.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from taskapi.models import PRIORITY_RANKS, Task, User
+from taskapi.models import PRIORITY_RANKS, Task, TaskCount, User
 from taskapi.services import task_counts, tasks
 from taskapi.services.pagination import PageRequest
 from taskapi.services.tasks import TaskFilters, TaskSort
@@ -210,13 +210,29 @@ def test_kept_task_count_follows_creates_and_deletes(
     assert task_counts.get(session=session, owner_id=stranger.id) == 1
 
 
+def test_one_owners_count_is_spread_over_shares_that_sum_to_it(
+    session: Session, owner: User
+) -> None:
+    made = [create_task(session, owner=owner) for _ in range(40)]
+    for task in made[:10]:
+        tasks.delete(
+            session=session, owner_id=owner.id, task_id=str(task.id), expected_version=None
+        )
+    session.flush()
+
+    shares = session.scalars(select(TaskCount.share).where(TaskCount.owner_id == owner.id)).all()
+    # 40 writes landing on one share of 16 would take odds of 16**-39.
+    assert 1 < len(shares) <= task_counts.SHARES
+    assert task_counts.get(session=session, owner_id=owner.id) == 30
+
+
 def test_unfiltered_page_total_is_the_kept_count_and_filtered_ones_are_counted(
     session: Session, owner: User
 ) -> None:
     create_task(session, owner=owner, status="done")
     create_task(session, owner=owner)
     # Were the kept count wrong, the unfiltered total would show it; the filtered one never.
-    session.execute(update(User).where(User.id == owner.id).values(task_count=41))
+    task_counts.adjust(session=session, owner_id=owner.id, by=39)
     page = PageRequest(page=1, limit=1)
     everything = tasks.get_all(
         session=session, owner_id=owner.id, filters=EVERYTHING, sort=TaskSort.CREATED_AT, page=page

@@ -7,7 +7,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -189,31 +189,67 @@ def _print_sweep_targets(payload: dict[str, Any]) -> None:
 
 
 def workers(args: argparse.Namespace) -> None:
-    """Throughput with one worker and with two (unpinned: the two need both CPUs)."""
+    """Throughput with one worker and with two. Both are served at once and measured in
+    alternation, round after round, so that drift in the machine's speed falls on both alike
+    (run one after the other, the ratio swung by 0.4 between runs). Unpinned: two workers
+    need both CPUs."""
     setup = _setup(args, seed.parse_size(args.size))
     chosen = [
         e
         for e in scenarios.endpoints(setup.fixture, setup.secret, depth=args.depth)
         if e.name in args.endpoints and not e.argon2
     ]
-    figures: dict[str, Any] = {}
-    for count in (1, 2):
-        with _servers(args, setup, workers=count, cpus=None) as servers:
-            print(f"{count} worker(s)")
-            figures[str(count)] = report.summarise(
-                scenarios.measure(servers, chosen, _load(args, None))
-            )
+    counts = (1, 2)
+    with _servers_per_worker_count(args, setup, counts) as servers:
+        results = scenarios.measure(servers, chosen, _load(args, None))
+    summary = report.summarise(results)
     print(
         "\n| endpoint | service | 1 worker req/s | 2 workers req/s | ratio |\n|---|---|---|---|---|"
     )
-    for endpoint in figures["1"]:
-        for service, one in figures["1"][endpoint].items():
-            two = figures["2"][endpoint][service]
-            ratio = two["rps"] / one["rps"] if one["rps"] else 0.0
+    figures: dict[str, dict[str, Any]] = {}
+    for endpoint, measured in results.items():
+        for service in args.services:
+            one, two = (_worker_label(service, count) for count in counts)
+            ratio = report.paired_ratio(measured[two], measured[one]) or 0.0
+            figures.setdefault(endpoint, {})[service] = {
+                "1": summary[endpoint][one],
+                "2": summary[endpoint][two],
+                "ratio": round(ratio, 3),
+            }
             print(
-                f"| {endpoint} | {service} | {one['rps']:.0f} | {two['rps']:.0f} | {ratio:.2f}x |"
+                f"| {endpoint} | {service} | {summary[endpoint][one]['rps']:.0f} "
+                f"| {summary[endpoint][two]['rps']:.0f} | {ratio:.2f}x |"
             )
     report.write("workers.json", {"meta": report.meta(**_settings(args)), "workers": figures})
+
+
+def _worker_label(service: str, workers: int) -> str:
+    return f"{service} x{workers}"
+
+
+@contextmanager
+def _servers_per_worker_count(
+    args: argparse.Namespace, setup: Setup, counts: Sequence[int]
+) -> Iterator[dict[str, serve.Server]]:
+    """Every service once per worker count, all running at once, unpinned."""
+    path, headers = scenarios.probe(scenarios.endpoints(setup.fixture, setup.secret, depth=1)[0])
+    with ExitStack() as stack:
+        servers: dict[str, serve.Server] = {}
+        for service in args.services:
+            for count in counts:
+                label = _worker_label(service, count)
+                servers[label] = serve.start(
+                    service,
+                    label=label,
+                    env=setup.env,
+                    workers=count,
+                    cpus=None,
+                    log_dir=LOG_DIR,
+                    probe_path=path,
+                    probe_headers=headers,
+                )
+                stack.callback(servers[label].stop)
+        yield servers
 
 
 def memory(args: argparse.Namespace) -> None:

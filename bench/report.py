@@ -43,14 +43,15 @@ def summarise(results: Mapping[str, Mapping[str, Sequence[Measurement]]]) -> Sum
         ours = per_service.get("taskapi")
         for peer in ("fastapi", "starlette"):
             if ours is not None and peer in per_service:
-                ratio = _paired_ratio(ours, per_service[peer])
+                ratio = paired_ratio(ours, per_service[peer])
                 if ratio is not None:
                     entry["taskapi"][f"ratio_vs_{peer}"] = round(ratio, 3)
         summary[endpoint] = entry
     return summary
 
 
-def _paired_ratio(ours: Sequence[Measurement], theirs: Sequence[Measurement]) -> float | None:
+def paired_ratio(ours: Sequence[Measurement], theirs: Sequence[Measurement]) -> float | None:
+    """The median over rounds of ours/theirs in req/s, each round's pair measured back to back."""
     ratios = [a.rps / b.rps for a, b in zip(ours, theirs, strict=True) if b.rps]
     return statistics.median(ratios) if ratios else None
 

@@ -93,6 +93,7 @@ class Server:
 def start(
     name: str,
     *,
+    label: str | None = None,
     env: Mapping[str, str],
     workers: int,
     cpus: str | None,
@@ -100,7 +101,9 @@ def start(
     probe_path: str,
     probe_headers: Mapping[str, str],
 ) -> Server:
-    """Start `name` and wait until it answers `probe_path` with a success."""
+    """Start `name` and wait until it answers `probe_path` with a success. `label` names the
+    server and its log (the service's name by default)."""
+    label = label or name
     port = free_port()
     environment = {**os.environ, **env, **(TASKAPI_ENV if name == "taskapi" else {})}
     if name == "taskapi" and workers > 1:
@@ -129,12 +132,12 @@ def start(
             "warning",
         ]
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
+    log_path = log_dir / f"{label}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
         pinned(command, cpus), cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
     )
-    server = Server(name=name, port=port, process=process, log_path=log_path, _log=log)
+    server = Server(name=label, port=port, process=process, log_path=log_path, _log=log)
     try:
         _wait_until_ready(server, probe_path, probe_headers)
     except BaseException:

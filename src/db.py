@@ -110,6 +110,11 @@ class PoolSettings:
     # the service sets its own (DB_STATEMENT_TIMEOUT_MS).
     statement_timeout_ms: int = 0
 
+    @property
+    def capacity(self) -> int:
+        """How many connections the pool lends out at most."""
+        return self.size + self.max_overflow
+
 
 def create_engine_for(url: str, *, pool: PoolSettings | None = None) -> Engine:
     parsed = make_url(url)

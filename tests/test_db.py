@@ -1,13 +1,16 @@
-"""The unit of work on SQLite: writers of one process take turns, and always pass the turn on."""
+"""The database layer: on SQLite, writers of one process take turns and always pass the turn
+on; on PostgreSQL, a pooled connection the server closed is replaced before it is used."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from taskapi.db import Database
 
@@ -66,3 +69,40 @@ def test_readers_do_not_wait_for_a_writer(database: Database) -> None:
         session.execute(text("INSERT INTO marks VALUES (1)"))
         assert _count(database) == 0  # WAL: a reader sees the last commit, at once
     assert _count(database) == 1
+
+
+@pytest.fixture
+def postgres() -> Iterator[Database]:
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (make test sets it in CI)")
+    db = Database.connect(server_url)
+    yield db
+    db.dispose()
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced_before_use(postgres: Database) -> None:
+    with postgres.transaction() as session:
+        first = session.scalar(text("SELECT pg_backend_pid()"))
+    _terminate(postgres.engine.url.render_as_string(hide_password=False), first)
+
+    # The pool holds only that connection: without a check at checkout, this would fail.
+    with postgres.transaction() as session:
+        replaced = session.scalar(text("SELECT pg_backend_pid()"))
+
+    assert replaced != first
+
+
+def _terminate(url: str, pid: int) -> None:
+    """End the server's side of connection `pid`, as a restart would, and wait until it has."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and connection.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            ):
+                time.sleep(0.02)
+    finally:
+        admin.dispose()

@@ -70,7 +70,7 @@ class PerTestDatabase(Database):
     """
 
     def point_at(self, connection: Connection) -> None:
-        self._sessions = Database(self.engine, bind=connection)._sessions
+        self._bind_to(connection)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """The database layer: on SQLite, writers of one process take turns and always pass the turn
-on; on PostgreSQL, a pooled connection the server closed is replaced before it is used."""
+on; a reading unit of work refuses to write, and on PostgreSQL runs without a transaction; a
+pooled connection the server closed is replaced before it is used."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import column, create_engine, insert, table, text
 
-from taskapi.db import Database
+from taskapi.db import Database, WriteWhileReadingError
+from taskapi.models import User
 
 WRITERS = 4
 
@@ -71,6 +73,18 @@ def test_readers_do_not_wait_for_a_writer(database: Database) -> None:
     assert _count(database) == 1
 
 
+def test_a_reading_unit_of_work_refuses_to_write(database: Database) -> None:
+    marks = table("marks", column("writer"))
+    with pytest.raises(WriteWhileReadingError), database.reading() as session:
+        session.execute(insert(marks).values(writer=1))
+    with database.reading() as session:
+        session.add(User(email="a@example.com", name="A", age=30, password_hash="x"))
+        with pytest.raises(WriteWhileReadingError):
+            session.flush()
+
+    assert _count(database) == 0
+
+
 @pytest.fixture
 def postgres() -> Iterator[Database]:
     server_url = os.environ.get("TEST_DATABASE_URL")
@@ -106,3 +120,15 @@ def _terminate(url: str, pid: int) -> None:
                 time.sleep(0.02)
     finally:
         admin.dispose()
+
+
+def test_a_reading_unit_of_work_on_postgresql_runs_each_statement_on_its_own(
+    postgres: Database,
+) -> None:
+    # now() is the start of the transaction: equal twice within one, apart without one.
+    with postgres.reading() as session:
+        first = session.scalar(text("SELECT now()"))
+        time.sleep(0.01)
+        second = session.scalar(text("SELECT now()"))
+
+    assert second > first

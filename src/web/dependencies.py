@@ -4,7 +4,8 @@
 for collaborators by naming keyword parameters, which this module supplies:
 
 - `session`: a session whose transaction commits when the handler returns and rolls back when
-  it raises (the request owns the transaction; services never commit);
+  it raises (the request owns the transaction; services never commit); for GET, HEAD and
+  OPTIONS, a session that only reads (`Database.reading`);
 - `current_user`: the account the verified bearer token speaks for, loaded in that session;
 - `auth`: the authentication policy (token issuer, throttle, limits);
 - `client`: the client's address, for per-client limits;
@@ -46,8 +47,9 @@ def with_dependencies(
 
     @functools.wraps(handler)
     def call_with_dependencies(*args: Any, **kwargs: Any) -> Any:
-        writes = scope.get("method") not in SAFE_METHODS
-        with database.transaction(writes=writes) as session:
+        reads_only = scope.get("method") in SAFE_METHODS
+        unit = database.reading() if reads_only else database.transaction(writes=True)
+        with unit as session:
             try:
                 kwargs.update(_provide(wanted, session=session, policy=policy))
                 if "cursor_secret" in wanted:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema_rs
@@ -25,10 +26,21 @@ from taskapi.web.formats import FORMAT_CHECKER
 from taskapi.web.problems import FieldError, MalformedRequestError, RequestValidationError
 
 # Where what validation parsed waits in the ASGI scope for the handler, so that it is not
-# parsed again (taskapi.web.planned): the JSON body, and the request whose path and query
-# parameters were coerced and checked.
+# parsed again (taskapi.web.planned): the JSON body, and the path and query parameters as
+# coerced and checked (CheckedParameters).
 PARSED_BODY = "taskapi.parsed_body"
 CHECKED_PARAMETERS = "taskapi.checked_parameters"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedParameters:
+    """The values only, not the request they came from: a request holds the scope, so the
+    scope holding the request would make every request's objects a reference cycle, left for
+    the garbage collector (whose pauses reached 60 ms under load) instead of freed at once."""
+
+    path_params: dict[str, Any]
+    query_params: dict[str, Any]
+
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -205,7 +217,9 @@ class ContractParameterValidator(ParameterValidator):  # type: ignore[misc]
     def validate(self, scope: Scope) -> None:
         request = ConnexionRequest(scope, uri_parser=self.uri_parser)
         self.validate_request(request)
-        scope.setdefault("extensions", {})[CHECKED_PARAMETERS] = request
+        scope.setdefault("extensions", {})[CHECKED_PARAMETERS] = CheckedParameters(
+            path_params=request.path_params, query_params=request.query_params
+        )
 
     def validate_request(self, request: ConnexionRequest) -> None:
         errors: list[FieldError] = []

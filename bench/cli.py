@@ -7,7 +7,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,7 +45,7 @@ def _cpus(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 @contextmanager
 def _servers(
-    args: argparse.Namespace, setup: Setup, *, workers: int, cpus: str | None
+    args: argparse.Namespace, setup: Setup, *, workers: int | Sequence[int], cpus: str | None
 ) -> Iterator[dict[str, serve.Server]]:
     get_task = scenarios.endpoints(setup.fixture, setup.secret, depth=1)[0]
     path, headers = scenarios.probe(get_task)
@@ -200,7 +200,7 @@ def workers(args: argparse.Namespace) -> None:
         if e.name in args.endpoints and not e.argon2
     ]
     counts = (1, 2)
-    with _servers_per_worker_count(args, setup, counts) as servers:
+    with _servers(args, setup, workers=counts, cpus=None) as servers:
         results = scenarios.measure(servers, chosen, _load(args, None))
     summary = report.summarise(results)
     print(
@@ -209,7 +209,7 @@ def workers(args: argparse.Namespace) -> None:
     figures: dict[str, dict[str, Any]] = {}
     for endpoint, measured in results.items():
         for service in args.services:
-            one, two = (_worker_label(service, count) for count in counts)
+            one, two = (serve.worker_label(service, count) for count in counts)
             ratio = report.paired_ratio(measured[two], measured[one]) or 0.0
             figures.setdefault(endpoint, {})[service] = {
                 "1": summary[endpoint][one],
@@ -221,35 +221,6 @@ def workers(args: argparse.Namespace) -> None:
                 f"| {summary[endpoint][two]['rps']:.0f} | {ratio:.2f}x |"
             )
     report.write("workers.json", {"meta": report.meta(**_settings(args)), "workers": figures})
-
-
-def _worker_label(service: str, workers: int) -> str:
-    return f"{service} x{workers}"
-
-
-@contextmanager
-def _servers_per_worker_count(
-    args: argparse.Namespace, setup: Setup, counts: Sequence[int]
-) -> Iterator[dict[str, serve.Server]]:
-    """Every service once per worker count, all running at once, unpinned."""
-    path, headers = scenarios.probe(scenarios.endpoints(setup.fixture, setup.secret, depth=1)[0])
-    with ExitStack() as stack:
-        servers: dict[str, serve.Server] = {}
-        for service in args.services:
-            for count in counts:
-                label = _worker_label(service, count)
-                servers[label] = serve.start(
-                    service,
-                    label=label,
-                    env=setup.env,
-                    workers=count,
-                    cpus=None,
-                    log_dir=LOG_DIR,
-                    probe_path=path,
-                    probe_headers=headers,
-                )
-                stack.callback(servers[label].stop)
-        yield servers
 
 
 def memory(args: argparse.Namespace) -> None:

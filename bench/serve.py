@@ -160,30 +160,40 @@ def _wait_until_ready(server: Server, path: str, headers: Mapping[str, str]) -> 
     raise SystemExit(f"{server.name} did not answer {path} within 60 s ({server.log_path})")
 
 
+def worker_label(name: str, workers: int) -> str:
+    """How a service is named when it runs once per worker count."""
+    return f"{name} x{workers}"
+
+
 @contextlib.contextmanager
 def running(
     names: Sequence[str],
     *,
     env: Mapping[str, str],
-    workers: int,
+    workers: int | Sequence[int],
     cpus: str | None,
     log_dir: Path,
     probe_path: str,
     probe_headers: Mapping[str, str],
 ) -> Iterator[dict[str, Server]]:
-    """All of `names` running at once (idle ones cost nothing), stopped on the way out."""
+    """All of `names` running at once (idle ones cost nothing), stopped on the way out. Given
+    several worker counts, each service runs once per count, named by `worker_label`."""
+    counts = [workers] if isinstance(workers, int) else list(workers)
     servers: dict[str, Server] = {}
     try:
         for name in names:
-            servers[name] = start(
-                name,
-                env=env,
-                workers=workers,
-                cpus=cpus,
-                log_dir=log_dir,
-                probe_path=probe_path,
-                probe_headers=probe_headers,
-            )
+            for count in counts:
+                label = name if len(counts) == 1 else worker_label(name, count)
+                servers[label] = start(
+                    name,
+                    label=label,
+                    env=env,
+                    workers=count,
+                    cpus=cpus,
+                    log_dir=log_dir,
+                    probe_path=probe_path,
+                    probe_headers=probe_headers,
+                )
         yield servers
     finally:
         for server in servers.values():

@@ -29,6 +29,14 @@ from tools.live_service import scratch_database
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def postgres_server_url() -> str:
+    """The PostgreSQL server tests run on; without one, the calling test is skipped."""
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (make test sets it in CI)")
+    return server_url
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -36,9 +44,7 @@ def database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite3'}"
         return
-    server_url = os.environ.get("TEST_DATABASE_URL")
-    if not server_url:
-        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (make test sets it in CI)")
+    server_url = postgres_server_url()
     # A database of its own for this session: migrations are tested from nothing on every run,
     # and concurrent runs against one server never see each other.
     with scratch_database(server_url, tmp_path_factory.mktemp("postgresql")) as url:

@@ -4,7 +4,6 @@ pooled connection the server closed is replaced before it is used."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from sqlalchemy import column, create_engine, insert, table, text
 
 from taskapi.db import Database, WriteWhileReadingError
 from taskapi.models import User
+from tests.conftest import postgres_server_url
 
 WRITERS = 4
 
@@ -87,10 +87,7 @@ def test_a_reading_unit_of_work_refuses_to_write(database: Database) -> None:
 
 @pytest.fixture
 def postgres() -> Iterator[Database]:
-    server_url = os.environ.get("TEST_DATABASE_URL")
-    if not server_url:
-        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (make test sets it in CI)")
-    db = Database.connect(server_url)
+    db = Database.connect(postgres_server_url())
     yield db
     db.dispose()
 

@@ -3,7 +3,6 @@ the data, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from taskapi.db import Database
 from taskapi.migrations import alembic_config, upgrade_to_head
 from taskapi.models import Base, Task
 from taskapi.services import task_counts
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, postgres_server_url
 from tests.utils.factories import create_task, create_user
 from tools.live_service import scratch_database
 
@@ -28,11 +27,7 @@ TASKS_SINCE = "0003"
 @pytest.fixture(params=BACKENDS)
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database of this test's own, with nothing in it."""
-    server_url = None
-    if request.param == "postgresql":
-        server_url = os.environ.get("TEST_DATABASE_URL")
-        if not server_url:
-            pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (make test sets it in CI)")
+    server_url = postgres_server_url() if request.param == "postgresql" else None
     with scratch_database(server_url, tmp_path) as url:
         yield url
 

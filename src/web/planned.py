@@ -130,18 +130,15 @@ class _ValidatedRequest(ConnexionRequest):  # type: ignore[misc]
 
     @property
     def path_params(self) -> dict[str, Any]:
-        checked = self._validated(CHECKED_PARAMETERS)
-        params: dict[str, Any] = (
-            super().path_params if checked is _NOT_PARSED else checked.path_params
-        )
-        return params
+        return self._parameters("path_params")
 
     @property
     def query_params(self) -> dict[str, Any]:
+        return self._parameters("query_params")
+
+    def _parameters(self, name: str) -> dict[str, Any]:
         checked = self._validated(CHECKED_PARAMETERS)
-        params: dict[str, Any] = (
-            super().query_params if checked is _NOT_PARSED else checked.query_params
-        )
+        params: dict[str, Any] = getattr(super() if checked is _NOT_PARSED else checked, name)
         return params
 
     async def json(self) -> Any:

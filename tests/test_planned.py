@@ -1,4 +1,5 @@
-"""taskapi.web.planned: synchronous handlers run on the app's own, bounded set of threads."""
+"""taskapi.web.planned: synchronous handlers run on the app's own, bounded set of threads, and
+what the client's headers choose cannot grow the validators kept per operation."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ import time
 from typing import Any
 
 import httpx
+from connexion import AsyncApp
+from starlette.testclient import TestClient
 
-from taskapi.web.planned import PlannedAsyncApp
+from taskapi.web.planned import (
+    MAX_CACHED_BODY_VALIDATORS,
+    PlannedAsyncApp,
+    PlannedRequestValidationMiddleware,
+)
 
 HANDLER_THREADS = 2
 CONCURRENT_REQUESTS = 6
@@ -53,3 +60,27 @@ async def _all_at_once(app: PlannedAsyncApp, count: int) -> list[httpx.Response]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return list(await asyncio.gather(*(client.get("/thread") for _ in range(count))))
+
+
+def test_varied_charsets_cannot_grow_the_body_validators_kept(
+    client: TestClient, session_app: AsyncApp
+) -> None:
+    for n in range(3 * MAX_CACHED_BODY_VALIDATORS):
+        # Connexion reads the charset only when no space precedes it.
+        headers = {"Content-Type": f"application/json;charset=made-up-{n}"}
+        assert client.post("/v1/users", content=b"{}", headers=headers).status_code == 400
+
+    kept = [len(operation._body_validators) for operation in _validation_operations(session_app)]
+    assert 0 < max(kept) <= MAX_CACHED_BODY_VALIDATORS
+
+
+def _validation_operations(app: AsyncApp) -> list[Any]:
+    layer: Any = app.middleware.app
+    while not isinstance(layer, PlannedRequestValidationMiddleware):
+        layer = layer.app
+    return [
+        operation
+        for apis in layer.apis.values()
+        for api in apis
+        for operation in api.operations.values()
+    ]

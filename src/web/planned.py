@@ -52,6 +52,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskapi.web.validation import CHECKED_PARAMETERS, PARSED_BODY
 
+# Body validators kept per operation, by (media type, charset).
+MAX_CACHED_BODY_VALIDATORS = 8
+
 
 class _PlannedValidationOperation(RequestValidationOperation):  # type: ignore[misc]
     """Validates one operation's requests with validators built once."""
@@ -79,21 +82,29 @@ class _PlannedValidationOperation(RequestValidationOperation):  # type: ignore[m
 
     def _body_validator(self, mime_type: str, encoding: str) -> Any:
         """The body validator for this media type (None when the spec gives no schema, or no
-        validator handles the type), built on first use."""
+        validator handles the type), built on first use.
+
+        The media type and charset come from the client's Content-Type: only the first
+        MAX_CACHED_BODY_VALIDATORS pairs are kept (those real clients send), and any other is
+        built for its request alone, so varied headers cannot grow the cache without end.
+        """
         key = (mime_type, encoding)
-        if key not in self._body_validators:
-            operation: AbstractOperation = self._operation
-            schema = operation.body_schema(mime_type)
-            validator_class = self._validator_map["body"].get(mime_type) if schema else None
-            self._body_validators[key] = validator_class and validator_class(
-                schema=schema,
-                required=operation.request_body.get("required", False),
-                nullable=is_nullable(operation.body_definition(mime_type)),
-                encoding=encoding,
-                strict_validation=self.strict_validation,
-                uri_parser=self._uri_parser,
-            )
-        return self._body_validators[key]
+        if key in self._body_validators:
+            return self._body_validators[key]
+        operation: AbstractOperation = self._operation
+        schema = operation.body_schema(mime_type)
+        validator_class = self._validator_map["body"].get(mime_type) if schema else None
+        validator = validator_class and validator_class(
+            schema=schema,
+            required=operation.request_body.get("required", False),
+            nullable=is_nullable(operation.body_definition(mime_type)),
+            encoding=encoding,
+            strict_validation=self.strict_validation,
+            uri_parser=self._uri_parser,
+        )
+        if len(self._body_validators) < MAX_CACHED_BODY_VALIDATORS:
+            self._body_validators[key] = validator
+        return validator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._parameter_validator.validate(scope)

@@ -56,11 +56,11 @@ class Settings:
     # Addresses (or CIDR networks) whose X-Forwarded-For/-Proto are believed; empty: nobody's.
     forwarded_allow_ips: tuple[str, ...] = ()
     # The database pool, per worker process (PostgreSQL; SQLite ignores the pool settings).
-    db_pool_size: int = 5
-    db_max_overflow: int = 5
-    db_pool_timeout: int = 5
-    db_pool_recycle: int = 1800
-    db_connect_timeout: int = 3
+    db_pool_size: int = PoolSettings.size
+    db_max_overflow: int = PoolSettings.max_overflow
+    db_pool_timeout: int = PoolSettings.timeout
+    db_pool_recycle: int = PoolSettings.recycle
+    db_connect_timeout: int = PoolSettings.connect_timeout
     db_statement_timeout_ms: int = 10_000
     # Metrics: `GET /v1/metrics` needs `Authorization: Bearer <token>` when set.
     metrics_token: str = ""

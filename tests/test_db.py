@@ -1,6 +1,7 @@
 """The database layer: on SQLite, writers of one process take turns and always pass the turn
 on; a reading unit of work refuses to write, and on PostgreSQL runs without a transaction; a
-pooled connection the server closed is replaced before it is used."""
+pooled connection the server closed is replaced before it is used; a busy pool does not
+reconnect."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import column, create_engine, insert, table, text
+from sqlalchemy import column, create_engine, event, insert, table, text
 
-from taskapi.db import Database, WriteWhileReadingError
+from taskapi.db import Database, PoolSettings, WriteWhileReadingError
 from taskapi.models import User
 from tests.conftest import postgres_server_url
 
@@ -129,3 +130,33 @@ def test_a_reading_unit_of_work_on_postgresql_runs_each_statement_on_its_own(
         second = session.scalar(text("SELECT now()"))
 
     assert second > first
+
+
+def test_a_pool_lending_every_connection_at_once_keeps_them_all_open() -> None:
+    # A worker's handler threads (one per connection the pool can lend) all hold one in a
+    # burst of load, then give them back in a lull. Were any closed on return, as overflow
+    # connections are, every burst would open new ones: a server process forked each time.
+    pool = PoolSettings()
+    db = Database.connect(postgres_server_url(), pool=pool)
+    opened: list[object] = []
+    event.listen(db.engine, "connect", lambda connection, _record: opened.append(connection))
+    all_lent = threading.Barrier(pool.capacity, timeout=10)
+    all_returned = threading.Barrier(pool.capacity, timeout=10)
+
+    def bursts() -> None:
+        for _ in range(3):
+            with db.reading() as session:
+                session.execute(text("SELECT 1"))
+                all_lent.wait()
+            all_returned.wait()
+
+    threads = [threading.Thread(target=bursts) for _ in range(pool.capacity)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        db.dispose()
+
+    assert len(opened) == pool.capacity

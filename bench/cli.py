@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
     path = report.write(
         args.out, {"meta": report.meta(**settings), "labels": labels, "endpoints": summary}
     )
-    print(f"\nwritten: {path.relative_to(serve.ROOT)}")
+    print(f"\nwritten: {report.shown(path)}")
 
 
 def sweep(args: argparse.Namespace) -> None:
@@ -160,7 +160,7 @@ def sweep(args: argparse.Namespace) -> None:
     report.write("sweep.json", payload)
     chart = report.chart(payload, report.RESULTS / "latency.png")
     _print_sweep_targets(payload)
-    print(f"written: bench/results/sweep.json, {chart.relative_to(serve.ROOT)}")
+    print(f"written: bench/results/sweep.json, {report.shown(chart)}")
 
 
 def _print_sweep_targets(payload: dict[str, Any]) -> None:
@@ -303,7 +303,11 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--endpoints", type=_list(scenarios.ENDPOINTS), default=list(scenarios.ENDPOINTS)
     )
-    common.add_argument("--out", default="latest.json", help="file in bench/results/")
+    common.add_argument(
+        "--out",
+        default="latest.json",
+        help="where to write the JSON (a bare name: in bench/results/)",
+    )
     modes.add_parser("run", parents=[common], help="every endpoint at one size (default)")
     sweeping = modes.add_parser("sweep", parents=[common], help="latency by size and depth")
     sweeping.add_argument("--sizes", default="10k,100k")

@@ -111,10 +111,17 @@ def _git(*args: str) -> str:
 
 
 def write(name: str, payload: Mapping[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    """Write `payload` to `name`: a file in bench/results/ unless `name` is a path of its own."""
     path = RESULTS / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def shown(path: Path) -> str:
+    """`path` as printed: relative to the checkout when it is inside it."""
+    root = RESULTS.parent.parent
+    return str(path.relative_to(root) if path.is_relative_to(root) else path)
 
 
 def chart(sweep: Mapping[str, Any], path: Path) -> Path:

@@ -45,7 +45,12 @@ def _cpus(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 @contextmanager
 def _servers(
-    args: argparse.Namespace, setup: Setup, *, workers: int | Sequence[int], cpus: str | None
+    args: argparse.Namespace,
+    setup: Setup,
+    *,
+    workers: int | Sequence[int],
+    cpus: str | None,
+    as_deployed: bool = False,
 ) -> Iterator[dict[str, serve.Server]]:
     get_task = scenarios.endpoints(setup.fixture, setup.secret, depth=1)[0]
     path, headers = scenarios.probe(get_task)
@@ -57,6 +62,7 @@ def _servers(
         log_dir=LOG_DIR,
         probe_path=path,
         probe_headers=headers,
+        as_deployed=as_deployed,
     ) as servers:
         yield servers
 
@@ -192,7 +198,7 @@ def workers(args: argparse.Namespace) -> None:
     """Throughput with one worker and with two. Both are served at once and measured in
     alternation, round after round, so that drift in the machine's speed falls on both alike
     (run one after the other, the ratio swung by 0.4 between runs). Unpinned: two workers
-    need both CPUs."""
+    need both CPUs. taskapi runs through `taskapi serve` at both counts, as it is deployed."""
     setup = _setup(args, seed.parse_size(args.size))
     chosen = [
         e
@@ -200,7 +206,7 @@ def workers(args: argparse.Namespace) -> None:
         if e.name in args.endpoints and not e.argon2
     ]
     counts = (1, 2)
-    with _servers(args, setup, workers=counts, cpus=None) as servers:
+    with _servers(args, setup, workers=counts, cpus=None, as_deployed=True) as servers:
         results = scenarios.measure(servers, chosen, _load(args, None))
     summary = report.summarise(results)
     print(

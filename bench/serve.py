@@ -100,13 +100,15 @@ def start(
     log_dir: Path,
     probe_path: str,
     probe_headers: Mapping[str, str],
+    as_deployed: bool = False,
 ) -> Server:
     """Start `name` and wait until it answers `probe_path` with a success. `label` names the
-    server and its log (the service's name by default)."""
+    server and its log (the service's name by default). `as_deployed` serves taskapi through
+    `taskapi serve` whatever the worker count, so that counts are compared on one launcher."""
     label = label or name
     port = free_port()
     environment = {**os.environ, **env, **(TASKAPI_ENV if name == "taskapi" else {})}
-    if name == "taskapi" and workers > 1:
+    if name == "taskapi" and (as_deployed or workers > 1):
         # Several workers are served as taskapi is deployed, by `taskapi serve`: its supervisor
         # gives each worker a listening socket of its own (taskapi.serving.BalancedWorkers).
         command = [sys.executable, "-m", "taskapi.cli", "serve", "--workers", str(workers)]
@@ -175,6 +177,7 @@ def running(
     log_dir: Path,
     probe_path: str,
     probe_headers: Mapping[str, str],
+    as_deployed: bool = False,
 ) -> Iterator[dict[str, Server]]:
     """All of `names` running at once (idle ones cost nothing), stopped on the way out. Given
     several worker counts, each service runs once per count, named by `worker_label`."""
@@ -193,6 +196,7 @@ def running(
                     log_dir=log_dir,
                     probe_path=probe_path,
                     probe_headers=probe_headers,
+                    as_deployed=as_deployed,
                 )
         yield servers
     finally:

@@ -151,12 +151,13 @@ class Database:
 class PoolSettings:
     """How one process talks to a server database (see the README's settings table)."""
 
-    # Every connection stays open once made. The pool closes an overflow connection as soon as
-    # it comes back, and a worker's handler threads (one per connection it can lend) keep
-    # asking for more than `size` under sustained load: with 5 + 5, two workers on PostgreSQL
-    # reconnected ~50 times a second (a server process forked each time) and served get one
-    # task at half the rate of 10 + 0 (docs/deployment.md, "Sizing").
-    size: int = 10
+    # Few connections, each kept open once made (docs/deployment.md, "Sizing"). A worker runs
+    # one handler thread per connection, and its threads share one GIL: 4 served deep pages
+    # with a shorter tail than 10 (p99 ~185 ms against ~240, SQLite) and as fast or faster.
+    # No overflow: the pool closes an overflow connection as soon as it comes back, and busy
+    # handler threads keep asking for more than `size`, so with 5 + 5 two workers on
+    # PostgreSQL reconnected ~50 times a second and served get one task at half the rate.
+    size: int = 4
     max_overflow: int = 0
     timeout: int = 5  # seconds a request waits for a free connection before it fails
     recycle: int = 1800  # seconds after which a connection is replaced (server/proxy idle kills)

@@ -255,7 +255,8 @@ class PlannedAsyncApp(AsyncApp):  # type: ignore[misc]
     database pool: a handler holds a connection for its whole call, so more threads than
     connections only add threads that wait for one, while they contend for the GIL with those
     at work. Starlette's 40 threads on a pool of 10 nearly doubled p99 (one worker on PostgreSQL,
-    32 connections, get one task: ~350 ms against ~190 ms).
+    32 connections, get one task: ~350 ms against ~190 ms), and 4 threads shortened the tail of
+    10 again (docs/deployment.md, "Sizing").
     """
 
     def __init__(self, import_name: str, *, handler_threads: int, **options: Any) -> None:

@@ -45,12 +45,7 @@ def _cpus(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 @contextmanager
 def _servers(
-    args: argparse.Namespace,
-    setup: Setup,
-    *,
-    workers: int | Sequence[int],
-    cpus: str | None,
-    as_deployed: bool = False,
+    args: argparse.Namespace, setup: Setup, *, workers: int | Sequence[int], cpus: str | None
 ) -> Iterator[dict[str, serve.Server]]:
     get_task = scenarios.endpoints(setup.fixture, setup.secret, depth=1)[0]
     path, headers = scenarios.probe(get_task)
@@ -62,7 +57,6 @@ def _servers(
         log_dir=LOG_DIR,
         probe_path=path,
         probe_headers=headers,
-        as_deployed=as_deployed,
     ) as servers:
         yield servers
 
@@ -206,7 +200,7 @@ def workers(args: argparse.Namespace) -> None:
         if e.name in args.endpoints and not e.argon2
     ]
     counts = (1, 2)
-    with _servers(args, setup, workers=counts, cpus=None, as_deployed=True) as servers:
+    with _servers(args, setup, workers=counts, cpus=None) as servers:
         results = scenarios.measure(servers, chosen, _load(args, None))
     summary = report.summarise(results)
     print(

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.drive import Measurement
+from bench.serve import ROOT
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = ROOT / "bench" / "results"
 _PACKAGES = ("connexion", "fastapi", "pydantic", "starlette", "uvicorn", "sqlalchemy", "psycopg")
 
 Summary = dict[str, dict[str, dict[str, Any]]]
@@ -120,8 +121,7 @@ def write(name: str, payload: Mapping[str, Any]) -> Path:
 
 def shown(path: Path) -> str:
     """`path` as printed: relative to the checkout when it is inside it."""
-    root = RESULTS.parent.parent
-    return str(path.relative_to(root) if path.is_relative_to(root) else path)
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
 def chart(sweep: Mapping[str, Any], path: Path) -> Path:

@@ -104,7 +104,7 @@ def start(
 ) -> Server:
     """Start `name` and wait until it answers `probe_path` with a success. `label` names the
     server and its log (the service's name by default). `as_deployed` serves taskapi through
-    `taskapi serve` whatever the worker count, so that counts are compared on one launcher."""
+    `taskapi serve` whatever the worker count."""
     label = label or name
     port = free_port()
     environment = {**os.environ, **env, **(TASKAPI_ENV if name == "taskapi" else {})}
@@ -177,10 +177,10 @@ def running(
     log_dir: Path,
     probe_path: str,
     probe_headers: Mapping[str, str],
-    as_deployed: bool = False,
 ) -> Iterator[dict[str, Server]]:
     """All of `names` running at once (idle ones cost nothing), stopped on the way out. Given
-    several worker counts, each service runs once per count, named by `worker_label`."""
+    several worker counts, each service runs once per count, named by `worker_label`, and
+    taskapi runs as deployed at every count, so that the counts differ in nothing else."""
     counts = [workers] if isinstance(workers, int) else list(workers)
     servers: dict[str, Server] = {}
     try:
@@ -196,7 +196,7 @@ def running(
                     log_dir=log_dir,
                     probe_path=probe_path,
                     probe_headers=probe_headers,
-                    as_deployed=as_deployed,
+                    as_deployed=len(counts) > 1,
                 )
         yield servers
     finally:

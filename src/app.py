@@ -27,6 +27,7 @@ from taskapi.services.auth import AuthPolicy
 from taskapi.services.passwords import use_password_profile
 from taskapi.services.throttle import Throttle, rate_limit
 from taskapi.services.tokens import TokenIssuer
+from taskapi.serving import DRAIN_STATE_KEY, Drain
 from taskapi.settings import Settings
 from taskapi.web.dependencies import handler_resolver
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics, MetricsMiddleware
@@ -134,9 +135,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
     metrics = Metrics(
         multiprocess_dir=settings.prometheus_multiproc_dir, token=settings.metrics_token
     )
+    drain = Drain(settings.drain_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        drain.install()
         # Pool gauges of the pool this app owns (a test's shared engine is not its own).
         sampler = asyncio.create_task(metrics.watch_pool(db.engine)) if database is None else None
         yield
@@ -161,7 +164,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             functools.partial(
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,
-                state={AUTH_POLICY_STATE_KEY: policy, METRICS_STATE_KEY: metrics},
+                state={
+                    AUTH_POLICY_STATE_KEY: policy,
+                    METRICS_STATE_KEY: metrics,
+                    DRAIN_STATE_KEY: drain,
+                },
             ),
             *cors(settings),
             functools.partial(

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from taskapi.services import health
+from taskapi.serving import DRAIN_STATE_KEY, Drain
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics
 from taskapi.web.responses import json_reply
 
@@ -17,6 +18,8 @@ async def get_health() -> Response:
 
 
 def get_readiness(*, session: Session) -> Response:
+    drain: Drain = request.scope["state"][DRAIN_STATE_KEY]
+    drain.check()  # a replica shutting down leaves rotation before its database is asked
     health.check_ready(session=session)
     return json_reply({"status": "ready"})
 

@@ -83,7 +83,7 @@ class Replica:
         """Start the process (its log appended to), without waiting for it."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our own command line, no shell
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "taskapi", "serve"],
             env=self.env,
             stdout=self._log,
@@ -208,32 +208,28 @@ def render_config(
     """The example configuration with this machine's addresses: the front on HOST:port,
     connections to replicas from PROXY_ADDRESS, one `server` line per replica (with the
     options of the example's first), and the runtime API on `stats_socket`."""
+    rendered = {
+        "bind": f"bind {HOST}:{port}",
+        "source": f"source {PROXY_ADDRESS}",
+        "stats": f"stats socket {stats_socket} mode 600 level admin",
+    }
     out: list[str] = []
-    replaced: set[str] = set()
+    seen: set[str] = set()
     for line in template.splitlines():
-        words = line.split()
+        words = line.split() or [""]
         indent = line[: len(line) - len(line.lstrip())]
-        keyword = words[0] if words else ""
-        if keyword == "server":
-            if "server" not in replaced:
+        if words[0] == "server":
+            if "server" not in seen:
                 out.extend(
                     " ".join([f"{indent}server", name, f"{HOST}:{port}", *words[3:]])
                     for name, port in replicas
                 )
-            replaced.add("server")
-            continue
-        if keyword == "bind":
-            line = f"{indent}bind {HOST}:{port}"
-        elif keyword == "source":
-            line = f"{indent}source {PROXY_ADDRESS}"
-        elif words[:2] == ["stats", "socket"]:
-            line = " ".join([f"{indent}stats socket", str(stats_socket), *words[3:]])
+        elif words[0] in rendered:
+            out.append(indent + rendered[words[0]])
         else:
             out.append(line)
-            continue
-        replaced.add(keyword)
-        out.append(line)
-    missing = {"server", "bind", "source", "stats"} - replaced
+        seen.add(words[0])
+    missing = {"server", *rendered} - seen
     if missing:
         raise ValueError(f"{HAPROXY_CONFIG} has no {', '.join(sorted(missing))} line to render")
     return "\n".join(out) + "\n"
@@ -296,9 +292,11 @@ def replica_set(
     redis_url: str,
     workdir: Path,
     env: Mapping[str, str] | None = None,
+    secret: str | None = None,
 ) -> Iterator[ReplicaSet]:
-    """`count` replicas and HAProxy in front, every server UP; all stopped at the end."""
-    secret = secrets.token_urlsafe(48)
+    """`count` replicas and HAProxy in front, every server UP; all stopped at the end. They
+    sign with `secret` (a fresh one by default)."""
+    secret = secret or secrets.token_urlsafe(48)
     replicas = []
     for number in range(1, count + 1):
         port = free_port()
@@ -310,7 +308,7 @@ def replica_set(
     balancer: Balancer | None = None
     try:
         # The release's one-off migration job (docs/deployment.md), then every replica at once.
-        subprocess.run(  # noqa: S603 - our own command line, no shell
+        subprocess.run(
             [sys.executable, "-m", "taskapi", "migrate"],
             env=replicas[0].env,
             check=True,

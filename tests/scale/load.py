@@ -31,6 +31,10 @@ class Outcome:
     error: str = ""
 
     @property
+    def ended(self) -> float:
+        return self.started + self.seconds
+
+    @property
     def failed(self) -> bool:
         return self.status != EXPECTED[self.operation]
 
@@ -105,7 +109,7 @@ class SteadyLoad:
                 c.task_id
                 for c in self.creates
                 if c.task_id is not None
-                and http.get(f"/v1/tasks/{c.task_id}", headers=c.owner).status_code != 200  # noqa: PLR2004
+                and http.get(f"/v1/tasks/{c.task_id}", headers=c.owner).status_code != 200
             ]
 
     def _run(self, http: httpx.Client, headers: dict[str, str]) -> None:

@@ -27,7 +27,7 @@ def test_rolling_restart_under_load_fails_no_request_and_loses_no_write(
     during = load.between(started, ended)
     print(f"\nrolling restart of {len(restarts)} replicas in {ended - started:.1f} s")
     for replica, (status, stopped, back) in zip(cluster.replicas, restarts, strict=True):
-        print(f"  {replica.name}: exit {status} after {stopped:.1f} s, routed again after {back:.1f} s")
+        print(f"  {replica.name}: exit {status} after {stopped:.1f} s, routed after {back:.1f} s")
     print(f"  during the restart: {summary(during)}")
     print(f"  whole run: {summary(load.outcomes)}")
 

@@ -171,10 +171,11 @@ class Balancer:
         self.command(f"set server {BACKEND}/{server} state {'ready' if routed else 'maint'}")
 
     def wait_for(self, server: str, status: str, timeout: float = START_TIMEOUT) -> float:
-        """Wait until HAProxy says `server` is `status` (UP, DOWN); the seconds it took."""
+        """Wait until HAProxy says `server` is `status` (UP, DOWN; not "UP 1/2", which is on
+        its way down); the seconds it took."""
         started = time.monotonic()
         while (waited := time.monotonic() - started) < timeout:
-            if self.status(server).startswith(status):
+            if self.status(server) == status:
                 return waited
             time.sleep(0.05)
         raise TimeoutError(f"HAProxy did not see {server} {status} within {timeout} s")
@@ -184,7 +185,6 @@ class Balancer:
 class ReplicaSet:
     replicas: list[Replica]
     balancer: Balancer
-    database_url: str
 
     @property
     def base_url(self) -> str:
@@ -256,6 +256,7 @@ def _start_balancer(workdir: Path, replicas: Sequence[Replica]) -> Balancer:
         config_path=workdir / "haproxy.cfg",
         stats_socket=workdir / "haproxy.sock",
     )
+    balancer.stats_socket.unlink(missing_ok=True)  # left by an earlier run in this folder
     balancer.config_path.write_text(
         render_config(
             HAPROXY_CONFIG.read_text(encoding="utf-8"),
@@ -323,7 +324,7 @@ def replica_set(
         _wait_for_socket(balancer)
         for replica in replicas:
             balancer.wait_for(replica.name, "UP")
-        yield ReplicaSet(replicas, balancer, database_url)
+        yield ReplicaSet(replicas, balancer)
     finally:
         if balancer is not None:
             _stop_balancer(balancer)

@@ -80,6 +80,10 @@ def test_login_failures_from_one_client_are_counted_across_replicas(cluster: Rep
             assert answer.status_code == 401
             served_by.add(_access_record(cluster, request_id)[0])
 
+    print(
+        f"\nlogin throttle: 429 after {refused_after} failures over {len(served_by)} replicas"
+        f" (limits per account and per client: {limits})"
+    )
     assert refused_after is not None
     assert 0 < refused_after <= min(limits)
     assert len(served_by) == min(refused_after, len(cluster.replicas))

@@ -130,6 +130,7 @@ soak: $(STAMP)  ## mixed traffic on 2 workers for SOAK_MINUTES; fails on 5xx or 
 
 # --- Scale-out (docs/deployment.md, "Scale-out"): three replicas behind HAProxy on PostgreSQL
 # (TEST_DATABASE_URL) and Redis (TEST_REDIS_URL); skipped, with the reason, without them.
+# SCALE_ARGS go to pytest, e.g. SCALE_ARGS='-k restart'.
 .PHONY: scale-test
 scale-test: $(STAMP)  ## shared state across replicas, rolling restart and SIGKILL under load
 	bash .ci/ensure-haproxy

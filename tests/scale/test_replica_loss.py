@@ -33,9 +33,10 @@ def test_sigkill_of_a_replica_fails_only_requests_in_flight_on_it_and_no_write_h
             load.wait_for_requests(200)
             routed_later = cluster.balancer.servers()[victim.name]["stot"]
     finally:
-        victim.start()
-        victim.wait_until_ready()
-        cluster.balancer.wait_for(victim.name, "UP")
+        if victim.process is None:  # killed: back in the set for the tests that follow
+            victim.start()
+            victim.wait_until_ready()
+            cluster.balancer.wait_for(victim.name, "UP")
 
     # What clients saw answered (or fail) between the kill and HAProxy taking the victim out.
     window = [o for o in load.outcomes if killed_at <= o.ended <= killed_at + out_after]
@@ -51,7 +52,7 @@ def test_sigkill_of_a_replica_fails_only_requests_in_flight_on_it_and_no_write_h
     assert routed_later == routed_when_out  # nothing sent to it once out
     # Each client has one request in flight at a time: at most that many were on the victim.
     assert len(failures) <= load.clients
-    assert all(killed_at - IN_FLIGHT_FOR <= f.started <= killed_at for f in failures)
+    assert all(killed_at - IN_FLIGHT_FOR <= f.started <= killed_at + out_after for f in failures)
     _assert_no_write_half_applied(cluster, load, scale_database)
 
 

@@ -47,9 +47,10 @@ from connexion.middleware.request_validation import (
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.security import BearerSecurityHandler
-from connexion.utils import inspect_function_arguments, is_nullable
+from connexion.utils import extract_content_type, inspect_function_arguments, is_nullable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taskapi.web.media_types import parse_media_type
 from taskapi.web.validation import CHECKED_PARAMETERS, PARSED_BODY
 
 # Body validators kept per operation, by (media type, charset).
@@ -74,8 +75,18 @@ class _PlannedValidationOperation(RequestValidationOperation):  # type: ignore[m
         self._consumes = MediaTypeDict([(c.lower(), None) for c in operation.consumes])
         self._body_validators: dict[tuple[str, str], Any] = {}
 
+    def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        """The request's media type, lower-cased, and its charset (RFC 9110): every later
+        lookup (accepted types, body validators, the JSON body for the handler) then
+        compares like with like."""
+        header = extract_content_type(headers)
+        if header is None:  # not required: the operation's first type is the best guess
+            return (self._operation.consumes or ["application/octet-stream"])[0].lower(), "utf-8"
+        media_type = parse_media_type(header)
+        return media_type.essence, media_type.charset or "utf-8"
+
     def validate_mime_type(self, mime_type: str) -> None:
-        if self._consumes and mime_type.lower() not in self._consumes:
+        if self._consumes and mime_type not in self._consumes:
             raise UnsupportedMediaTypeProblem(
                 detail=f"Invalid Content-type ({mime_type}), expected {self._operation.consumes}"
             )
@@ -155,6 +166,11 @@ class _ValidatedRequest(ConnexionRequest):  # type: ignore[misc]
     async def json(self) -> Any:
         body = self._validated(PARSED_BODY)
         return await super().json() if body is _NOT_PARSED else body
+
+    async def get_body(self) -> Any:
+        # Connexion's own recognises JSON by a case-sensitive comparison of the header.
+        body = self._validated(PARSED_BODY)
+        return await super().get_body() if body is _NOT_PARSED else body
 
 
 _NOT_PARSED = object()

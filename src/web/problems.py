@@ -99,12 +99,19 @@ class FieldError:
     message: str
 
 
+# A 400 lists at most this many failing fields (the spec's Problem schema says so): a body of
+# thousands of unknown keys must not cost a megabyte of answer.
+MAX_FIELD_ERRORS = 50
+
+
 class RequestValidationError(Exception):
-    """The request breaks the contract; carries every failing field."""
+    """The request breaks the contract; carries its first MAX_FIELD_ERRORS failing fields,
+    and whether there were more."""
 
     def __init__(self, field_errors: Sequence[FieldError]) -> None:
         super().__init__(f"{len(field_errors)} invalid field(s)")
-        self.field_errors = field_errors
+        self.field_errors = field_errors[:MAX_FIELD_ERRORS]
+        self.more_errors = len(field_errors) > MAX_FIELD_ERRORS
 
 
 class MalformedRequestError(Exception):
@@ -202,8 +209,13 @@ async def _validation_failed(request: ConnexionRequest, exc: Exception) -> Conne
     assert isinstance(exc, RequestValidationError)
     count = len(exc.field_errors)
     detail = f"The request has {count} invalid field{'s' if count != 1 else ''}."
-    field_errors = [{"pointer": e.pointer, "message": e.message} for e in exc.field_errors]
-    return _response(request, VALIDATION_ERROR, detail, extensions={"errors": field_errors})
+    extensions: dict[str, Any] = {
+        "errors": [{"pointer": e.pointer, "message": e.message} for e in exc.field_errors]
+    }
+    if exc.more_errors:
+        detail = f"The request has more than {count} invalid fields; the first {count} are listed."
+        extensions["more_errors"] = True
+    return _response(request, VALIDATION_ERROR, detail, extensions=extensions)
 
 
 async def _malformed_request(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

@@ -68,7 +68,7 @@ def auth_policy(settings: Settings) -> AuthPolicy:
             access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         ),
-        throttle=Throttle(settings.redis_url or "memory://"),
+        throttle=Throttle(settings.redis_url or "memory://", timeout_ms=settings.redis_timeout_ms),
         login_limit_per_account=rate_limit(settings.login_rate_limit_per_account),
         login_limit_per_client=rate_limit(settings.login_rate_limit_per_client),
     )
@@ -144,6 +144,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             sampler.cancel()
         if database is None:  # only dispose of what this app created
             db.dispose()
+        policy.throttle.close()
         metrics.close()
 
     app = PlannedAsyncApp(
@@ -168,6 +169,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
                 RateLimitMiddleware,
                 throttle=policy.throttle,
                 limit=rate_limit(settings.rate_limit),
+                metrics=metrics,
                 exempt_paths=unthrottled_paths(spec),
             ),
             ExceptionMiddleware,

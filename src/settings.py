@@ -15,6 +15,7 @@ from pathlib import Path
 from limits import parse_many
 
 from taskapi.db import PoolSettings
+from taskapi.services.throttle import STORE_TIMEOUT_MS
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PASSWORD_HASH_PROFILES = ("RFC_9106_LOW_MEMORY", "CHEAPEST")
@@ -47,6 +48,8 @@ class Settings:
     login_rate_limit_per_account: str = "10/minute"
     login_rate_limit_per_client: str = "30/minute"
     redis_url: str = ""
+    # Deadline of every call to Redis: to connect, and for each reply.
+    redis_timeout_ms: int = STORE_TIMEOUT_MS
     cors_origins: tuple[str, ...] = ()
     # Serving (`taskapi serve`): uvicorn's own supervisor runs the workers.
     workers: int = 1
@@ -104,6 +107,7 @@ class Settings:
             "db_pool_size",
             "db_pool_timeout",
             "db_connect_timeout",
+            "redis_timeout_ms",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
@@ -158,6 +162,7 @@ class Settings:
                 "LOGIN_RATE_LIMIT_PER_CLIENT", defaults.login_rate_limit_per_client
             ),
             redis_url=env.get("REDIS_URL", ""),
+            redis_timeout_ms=_int(env, "REDIS_TIMEOUT_MS", defaults.redis_timeout_ms),
             cors_origins=_list(env, "CORS_ORIGINS"),
             workers=_int(env, "WORKERS", defaults.workers),
             graceful_timeout=_int(env, "GRACEFUL_TIMEOUT", defaults.graceful_timeout),

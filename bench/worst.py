@@ -29,6 +29,8 @@ PASSWORD = "correct horse battery staple"
 OVER_STRING = 60_000
 OVER_ITEMS = 5_000
 UNKNOWN_KEYS_BYTES = 175_000
+MAX_BODY_BYTES = 1024 * 1024  # the default
+NEAR_MAX_BODY = 1_000_000
 PATCH: dict[str, Any] = {"media_type": "application/merge-patch+json"}
 
 
@@ -45,6 +47,9 @@ class Worst:
     query: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     media_type: str = "application/json"
+
+    def headers(self, bearer: dict[str, str]) -> dict[str, str]:
+        return bearer | ({"Content-Type": self.media_type} if self.content() else {})
 
     def content(self) -> bytes | None:
         if self.raw is not None:
@@ -95,15 +100,22 @@ def requests_for(task_path: str) -> list[Worst]:
     for size in (2048, OVER_STRING):
         query = {"cursor": "a" * (size - 1) + "!"}
         rows.append(Worst("list_tasks", "GET", "/v1/tasks", "cursor", size, query=query))
+    for size in (254, OVER_STRING):
+        email = "a" * (size - 1) + "\x01"
+        body = {"email": email, "password": PASSWORD}
+        rows.append(Worst("log_in", "POST", "/v1/auth/token", "email", size, body))
+    # Bodies as large as MAX_BODY_BYTES allows, and just past it (413, unread).
+    for what, size in (("unknown keys", UNKNOWN_KEYS_BYTES), ("unknown keys", NEAR_MAX_BODY)):
+        rows.append(Worst("create_user", "POST", "/v1/users", what, size, raw=_unknown_keys(size)))
+    many_tags = {"title": "t", "tags": [{"tag": n} for n in range(NEAR_MAX_BODY // 15)]}
     rows.append(
         Worst(
-            "create_user",
-            "POST",
-            "/v1/users",
-            "unknown keys",
-            UNKNOWN_KEYS_BYTES,
-            raw=_unknown_keys(UNKNOWN_KEYS_BYTES),
+            "create_task", "POST", "/v1/tasks", "tags (objects)", len(many_tags["tags"]), many_tags
         )
+    )
+    past = _unknown_keys(MAX_BODY_BYTES + 1024)
+    rows.append(
+        Worst("create_user", "POST", "/v1/users", "past MAX_BODY_BYTES", len(past), raw=past)
     )
     return rows
 
@@ -154,7 +166,7 @@ def measure(client: httpx.Client, headers: dict[str, str], worst: Worst, rounds:
     return measured
 
 
-def _sign_up(client: httpx.Client) -> tuple[dict[str, str], str]:
+def sign_up(client: httpx.Client) -> tuple[dict[str, str], str]:
     """A user's bearer headers and the path of one of their tasks."""
     client.post("/v1/users", json=_user(email="worst@example.com")).raise_for_status()
     token = client.post("/v1/auth/token", json={"email": "worst@example.com", "password": PASSWORD})
@@ -189,10 +201,9 @@ def run(env: dict[str, str], rounds: int) -> list[dict[str, Any]]:
         _server(env) as server,
         httpx.Client(base_url=server.base_url, timeout=CLIENT_TIMEOUT) as client,
     ):
-        headers, task_path = _sign_up(client)
+        headers, task_path = sign_up(client)
         for worst in requests_for(task_path):
-            content_type = {"Content-Type": worst.media_type} if worst.content() else {}
-            got = measure(client, headers | content_type, worst, rounds)
+            got = measure(client, worst.headers(headers), worst, rounds)
             figures.append(
                 {
                     "operation": worst.operation,

@@ -168,8 +168,26 @@ def _unless_too_big(
     return sized_first
 
 
+def _unknown_fields(check: KeywordCheck) -> KeywordCheck:
+    """`additionalProperties: false` without jsonschema's message, which sorts and quotes
+    every unknown name: `field_errors` names them one by one, and stops at the cap."""
+
+    def unknown_fields(
+        validator: Any, value: Any, instance: Any, schema: Mapping[str, Any]
+    ) -> Iterable[SchemaError] | None:
+        if value is not False or "patternProperties" in schema or not isinstance(instance, dict):
+            return check(validator, value, instance, schema)
+        known = schema.get("properties", {})
+        if any(name not in known for name in instance):
+            return (SchemaError("unknown fields"),)
+        return ()
+
+    return unknown_fields
+
+
 def sizes_first(validator_class: type[Draft4Validator]) -> type[Draft4Validator]:
-    """`validator_class` with checks of contents skipped once a size check has failed."""
+    """`validator_class` with checks of contents skipped once a size check has failed, and
+    unknown fields found without naming them all at once."""
     checks = validator_class.VALIDATORS
     extended: type[Draft4Validator] = validators.extend(  # type: ignore[no-untyped-call]
         validator_class,
@@ -178,6 +196,7 @@ def sizes_first(validator_class: type[Draft4Validator]) -> type[Draft4Validator]
             "format": _unless_too_big(checks["format"], "maxLength", str),
             "items": _unless_too_big(checks["items"], "maxItems", list),
             "uniqueItems": _unless_too_big(checks["uniqueItems"], "maxItems", list),
+            "additionalProperties": _unknown_fields(checks["additionalProperties"]),
         },
     )
     return extended

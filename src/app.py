@@ -151,6 +151,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
         __name__,
         # A handler holds a database connection for its whole call: one thread per connection.
         handler_threads=settings.pool.capacity,
+        handler_queue_timeout=settings.handler_queue_timeout,
         lifespan=lifespan,
         # Connexion's stack, with its ServerErrorMiddleware replaced by our request context
         # (outermost, so every response gets a request id, an access record and a body limit).

@@ -64,7 +64,9 @@ class Settings:
     db_pool_timeout: int = PoolSettings.timeout
     db_pool_recycle: int = PoolSettings.recycle
     db_connect_timeout: int = PoolSettings.connect_timeout
-    db_statement_timeout_ms: int = 10_000
+    db_statement_timeout_ms: int = 5_000
+    # Seconds a request waits for one of its worker's handler threads, then 503.
+    handler_queue_timeout: int = 3
     # Metrics: `GET /v1/metrics` needs `Authorization: Bearer <token>` when set.
     metrics_token: str = ""
     # prometheus-client's own variable: one file per worker in it, summed at each scrape.
@@ -108,6 +110,7 @@ class Settings:
             "db_pool_timeout",
             "db_connect_timeout",
             "redis_timeout_ms",
+            "handler_queue_timeout",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
@@ -176,6 +179,9 @@ class Settings:
             db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT", defaults.db_connect_timeout),
             db_statement_timeout_ms=_int(
                 env, "DB_STATEMENT_TIMEOUT_MS", defaults.db_statement_timeout_ms
+            ),
+            handler_queue_timeout=_int(
+                env, "HANDLER_QUEUE_TIMEOUT", defaults.handler_queue_timeout
             ),
             metrics_token=env.get("METRICS_TOKEN", ""),
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),

@@ -22,7 +22,7 @@ import contextvars
 import functools
 import inspect
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from connexion.apps.abstract import AbstractApp
@@ -50,6 +50,7 @@ from connexion.security import BearerSecurityHandler
 from connexion.utils import extract_content_type, inspect_function_arguments, is_nullable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taskapi.errors import ServiceUnavailableError
 from taskapi.web.media_types import parse_media_type
 from taskapi.web.validation import CHECKED_PARAMETERS, PARSED_BODY
 
@@ -187,7 +188,7 @@ class _PlannedOperation:
         *,
         pythonic_params: bool,
         jsonifier: Any,
-        handler_threads: Executor,
+        handler_threads: HandlerThreads,
     ) -> None:
         self.operation_id = operation.operation_id
         handler = operation.function
@@ -220,7 +221,44 @@ class _PlannedOperation:
         await response(scope, receive, send)
 
 
-def _in_thread(handler: Callable[..., Any], threads: Executor) -> Callable[..., Any]:
+class HandlerThreads:
+    """The worker's threads for synchronous handlers, and how long a request may wait for one
+    (`queue_timeout` seconds) before it is answered 503: under a stalled database every
+    thread may be held until the database deadline, and the requests behind them must not
+    wait without end."""
+
+    def __init__(self, count: int, *, queue_timeout: float) -> None:
+        self._executor = ThreadPoolExecutor(count, thread_name_prefix="handler")
+        self.queue_timeout = queue_timeout
+
+    async def run(self, work: Callable[[], Any]) -> Any:
+        """`work`'s result, computed on one of the threads; ServiceUnavailableError when none
+        took it up within `queue_timeout` (it then never runs)."""
+        started = self._executor.submit(work)
+        gave_up = False
+
+        def give_up() -> None:
+            nonlocal gave_up
+            gave_up = started.cancel()  # False once a thread runs it: then it is awaited
+
+        timer = asyncio.get_running_loop().call_later(self.queue_timeout, give_up)
+        try:
+            return await asyncio.wrap_future(started)
+        except asyncio.CancelledError:
+            if gave_up:
+                raise ServiceUnavailableError(
+                    "Every handler of this worker is busy; try again shortly.",
+                    retry_after=BUSY_RETRY_AFTER_SECONDS,
+                ) from None
+            raise
+        finally:
+            timer.cancel()
+
+
+BUSY_RETRY_AFTER_SECONDS = 1
+
+
+def _in_thread(handler: Callable[..., Any], threads: HandlerThreads) -> Callable[..., Any]:
     """A synchronous handler as a coroutine function that runs it on one of `threads` (database
     calls block; the event loop must not), in the request's context (Connexion's context
     variables).
@@ -231,14 +269,13 @@ def _in_thread(handler: Callable[..., Any], threads: Executor) -> Callable[..., 
 
     async def call(**kwargs: Any) -> Any:
         context = contextvars.copy_context()
-        work = functools.partial(context.run, handler, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(threads, work)
+        return await threads.run(functools.partial(context.run, handler, **kwargs))
 
     return call
 
 
 class _PlannedApi(AsyncApi):  # type: ignore[misc]
-    def __init__(self, *args: Any, handler_threads: Executor, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, handler_threads: HandlerThreads, **kwargs: Any) -> None:
         # Set first: AsyncApi.__init__ makes the operations.
         self._handler_threads = handler_threads
         super().__init__(*args, **kwargs)
@@ -255,7 +292,7 @@ class _PlannedApi(AsyncApi):  # type: ignore[misc]
 class _PlannedASGIApp(AsyncASGIApp):  # type: ignore[misc]
     api_cls = _PlannedApi
 
-    def __init__(self, *, handler_threads: Executor) -> None:
+    def __init__(self, *, handler_threads: HandlerThreads) -> None:
         super().__init__()
         self._handler_threads = handler_threads
 
@@ -275,10 +312,17 @@ class PlannedAsyncApp(AsyncApp):  # type: ignore[misc]
     10 again (docs/deployment.md, "Sizing").
     """
 
-    def __init__(self, import_name: str, *, handler_threads: int, **options: Any) -> None:
+    def __init__(
+        self,
+        import_name: str,
+        *,
+        handler_threads: int,
+        handler_queue_timeout: float,
+        **options: Any,
+    ) -> None:
         # AsyncApp.__init__ only creates its inner app, then defers to AbstractApp.
         self._middleware_app = _PlannedASGIApp(
-            handler_threads=ThreadPoolExecutor(handler_threads, thread_name_prefix="handler")
+            handler_threads=HandlerThreads(handler_threads, queue_timeout=handler_queue_timeout)
         )
         AbstractApp.__init__(self, import_name, **options)
 

@@ -163,6 +163,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             functools.partial(
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,
+                max_header_bytes=settings.max_header_bytes,
+                max_header_count=settings.max_header_count,
                 state={AUTH_POLICY_STATE_KEY: policy, METRICS_STATE_KEY: metrics},
             ),
             *cors(settings),

@@ -35,6 +35,9 @@ class Settings:
     database_url: str = ""
     log_level: str = "INFO"
     max_body_bytes: int = 1024 * 1024
+    # Header fields of one request: their names and values in all, and how many (431 past).
+    max_header_bytes: int = 32 * 1024
+    max_header_count: int = 100
     validate_responses: bool = False
     password_hash_profile: str = "RFC_9106_LOW_MEMORY"
     # Empty means: generate one once and keep it in DATA_DIR, so workers and restarts agree.
@@ -104,6 +107,8 @@ class Settings:
     def _check_operations(self) -> None:
         for name in (
             "workers",
+            "max_header_bytes",
+            "max_header_count",
             "keep_alive_timeout",
             "request_read_timeout",
             "db_pool_size",
@@ -146,6 +151,8 @@ class Settings:
             database_url=env.get("DATABASE_URL", ""),
             log_level=env.get("LOG_LEVEL", defaults.log_level).upper(),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes),
+            max_header_bytes=_int(env, "MAX_HEADER_BYTES", defaults.max_header_bytes),
+            max_header_count=_int(env, "MAX_HEADER_COUNT", defaults.max_header_count),
             validate_responses=_bool(env, "VALIDATE_RESPONSES", defaults.validate_responses),
             password_hash_profile=env.get("PASSWORD_HASH_PROFILE", defaults.password_hash_profile),
             jwt_secret=env.get("JWT_SECRET", ""),

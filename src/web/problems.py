@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from taskapi import errors
+from taskapi.web.headers import shortened
 from taskapi.web.request_id import current_request_id
 from taskapi.web.routes import AllowedMethods
 from taskapi.web.security import www_authenticate
@@ -54,6 +55,9 @@ CONFLICT = ProblemType("conflict", "Conflict", 409)
 PRECONDITION_FAILED = ProblemType("precondition-failed", "Precondition failed", 412)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "Payload too large", 413)
 UNSUPPORTED_MEDIA_TYPE = ProblemType("unsupported-media-type", "Unsupported media type", 415)
+REQUEST_HEADERS_TOO_LARGE = ProblemType(
+    "request-headers-too-large", "Request header fields too large", 431
+)
 IDEMPOTENCY_KEY_REUSED = ProblemType("idempotency-key-reused", "Idempotency key reused", 422)
 TOO_MANY_REQUESTS = ProblemType("too-many-requests", "Too many requests", 429)
 INTERNAL_ERROR = ProblemType("internal-error", "Internal server error", 500)
@@ -247,7 +251,7 @@ def _http_error_handler(allowed_methods: AllowedMethods) -> ErrorHandler:
             detail = "A bearer token is required: send `Authorization: Bearer <access token>`."
             headers["WWW-Authenticate"] = www_authenticate(None, detail)
         elif problem_type is UNSUPPORTED_MEDIA_TYPE:
-            content_type = request.headers.get("content-type", "")
+            content_type = shortened(request.headers.get("content-type", ""))
             detail = f"This operation does not accept bodies of type {content_type!r}."
         else:
             detail = str(exc.detail)

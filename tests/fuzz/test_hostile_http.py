@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select
 
-from taskapi.app import load_spec
 from taskapi.models import IdempotentRequest, RefreshToken, Task, User
+from taskapi.spec import load_spec
 from taskapi.web.problems import MAX_FIELD_ERRORS
 from tests.utils.factories import bearer, log_in, register_user
 

@@ -7,10 +7,15 @@ on the machine may be using. The proxy runs its own event loop in a thread.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 CHUNK = 65536
 
@@ -64,6 +69,12 @@ class TcpProxy:
 
     def pause(self) -> None:
         self._run(self._pause())
+
+    def through(self, url: str) -> str:
+        """`url` (any scheme, with its user and path) pointed at this proxy instead."""
+        parsed = urlsplit(url)
+        user, at, _ = parsed.netloc.rpartition("@")
+        return urlunsplit(parsed._replace(netloc=f"{user}{at}127.0.0.1:{self.port}"))
 
     def connections(self) -> int:
         """How many client connections are open through the proxy now."""
@@ -151,3 +162,27 @@ class TcpProxy:
         finally:
             self._writers.discard(writer)
             writer.transport.abort()
+
+
+# The ways a dependency fails, as the fault tests apply them.
+FAULTS: dict[str, Callable[[TcpProxy], None]] = {
+    "refused": TcpProxy.refuse,
+    "stalled": TcpProxy.stall_new,  # accepts connections, never answers
+    "paused": TcpProxy.pause,  # open connections stop answering mid-way
+}
+
+
+@contextmanager
+def proxied_redis() -> Iterator[TcpProxy]:
+    """A proxy in front of TEST_REDIS_URL's server (`proxy.through(url)` reaches it); the
+    calling test is skipped without TEST_REDIS_URL."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("Redis tests need TEST_REDIS_URL (make test sets it in CI)")
+    parsed = urlsplit(url)
+    proxy = TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 6379)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.close()

@@ -46,6 +46,6 @@ def test_the_costliest_requests_leave_the_worker_answering_health_checks(
     with httpx.Client(base_url=one_worker.base_url, timeout=30) as client:
         measured = worst.measure(client, row.headers(bearer), row, rounds=1)
 
-    assert measured.status in (400, 413), measured
+    assert 400 <= measured.status < 500, measured  # refused, never a 5xx
     assert max(measured.seconds) < BOUND_SECONDS, measured
     assert max(measured.health_seconds) < BOUND_SECONDS, measured

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from taskapi.services import health
+from taskapi.services.auth import AuthPolicy
 from taskapi.serving import DRAIN_STATE_KEY, Drain
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics
 from taskapi.web.responses import json_reply
@@ -17,10 +18,10 @@ async def get_health() -> Response:
     return json_reply({"status": "alive"})
 
 
-def get_readiness(*, session: Session) -> Response:
+def get_readiness(*, session: Session, auth: AuthPolicy) -> Response:
     drain: Drain = request.scope["state"][DRAIN_STATE_KEY]
-    drain.check()  # a replica shutting down leaves rotation before its database is asked
-    health.check_ready(session=session)
+    drain.check()  # a replica shutting down leaves rotation before its dependencies are asked
+    health.check_ready(session=session, throttle=auth.throttle)
     return json_reply({"status": "ready"})
 
 

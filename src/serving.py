@@ -18,6 +18,7 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -74,7 +75,7 @@ class Drain:
         frame: FrameType | None,
         *,
         loop: asyncio.AbstractEventLoop,
-        shutdown: Any,
+        shutdown: Callable[[int, FrameType | None], object],
     ) -> None:
         if self.draining:
             shutdown(signum, frame)

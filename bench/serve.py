@@ -37,8 +37,11 @@ APPS = {
 # as --no-access-log does uvicorn's for every service.
 TASKAPI_ENV = {
     "RATE_LIMIT": "1000000000/minute",
+    "LOGIN_RATE_LIMIT_PER_ACCOUNT_AND_CLIENT": "1000000000/minute",
     "LOGIN_RATE_LIMIT_PER_ACCOUNT": "1000000000/minute",
     "LOGIN_RATE_LIMIT_PER_CLIENT": "1000000000/minute",
+    "REFRESH_RATE_LIMIT_PER_CLIENT": "1000000000/minute",
+    "REGISTRATION_RATE_LIMIT_PER_CLIENT": "1000000000/minute",
     "LOG_LEVEL": "WARNING",
 }
 

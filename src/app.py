@@ -24,8 +24,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from taskapi.db import Database
 from taskapi.services.auth import AuthPolicy
+from taskapi.services.credential_throttle import CredentialLimits, CredentialThrottle
 from taskapi.services.passwords import use_password_profile
-from taskapi.services.throttle import Throttle, rate_limit
+from taskapi.services.throttle import Throttle, rate_limit, rate_limits
 from taskapi.services.tokens import TokenIssuer
 from taskapi.settings import Settings
 from taskapi.web.dependencies import handler_resolver
@@ -60,6 +61,7 @@ def _parsed_spec() -> dict[str, Any]:
 
 
 def auth_policy(settings: Settings) -> AuthPolicy:
+    throttle = Throttle(settings.redis_url or "memory://")
     return AuthPolicy(
         tokens=TokenIssuer(
             secret=settings.signing_secret(),
@@ -68,9 +70,20 @@ def auth_policy(settings: Settings) -> AuthPolicy:
             access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         ),
-        throttle=Throttle(settings.redis_url or "memory://"),
-        login_limit_per_account=rate_limit(settings.login_rate_limit_per_account),
-        login_limit_per_client=rate_limit(settings.login_rate_limit_per_client),
+        throttle=throttle,
+        credentials=CredentialThrottle(
+            throttle,
+            CredentialLimits(
+                per_account_and_client=rate_limits(
+                    settings.login_rate_limit_per_account_and_client
+                ),
+                per_client=rate_limits(settings.login_rate_limit_per_client),
+                per_account=rate_limits(settings.login_rate_limit_per_account),
+            ),
+        ),
+        refresh_limit_per_client=rate_limit(settings.refresh_rate_limit_per_client),
+        registration_limit_per_client=rate_limit(settings.registration_rate_limit_per_client),
+        refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
     )
 
 

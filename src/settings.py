@@ -44,8 +44,15 @@ class Settings:
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     # `limits` notation, such as "300/minute" or "10 per second; 1000 per hour".
     rate_limit: str = "600/minute"
-    login_rate_limit_per_account: str = "10/minute"
-    login_rate_limit_per_client: str = "30/minute"
+    # Failed password checks (README, "Password guessing"): per account and address, with
+    # delays that grow window by window; per address across accounts; per account across
+    # addresses, a ceiling past which only addresses that have not failed on it may try.
+    login_rate_limit_per_account_and_client: str = "5/minute;20/hour;100/day"
+    login_rate_limit_per_client: str = "20/minute;100/hour;500/day"
+    login_rate_limit_per_account: str = "50/hour;200/day"
+    refresh_rate_limit_per_client: str = "30/minute"
+    registration_rate_limit_per_client: str = "20/hour"
+    refresh_grace_seconds: int = 10
     redis_url: str = ""
     cors_origins: tuple[str, ...] = ()
     # Serving (`taskapi serve`): uvicorn's own supervisor runs the workers.
@@ -85,7 +92,14 @@ class Settings:
         for name in ("access_token_ttl_seconds", "refresh_token_ttl_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive number of seconds")
-        for name in ("rate_limit", "login_rate_limit_per_account", "login_rate_limit_per_client"):
+        for name in (
+            "rate_limit",
+            "login_rate_limit_per_account_and_client",
+            "login_rate_limit_per_account",
+            "login_rate_limit_per_client",
+            "refresh_rate_limit_per_client",
+            "registration_rate_limit_per_client",
+        ):
             try:
                 parse_many(getattr(self, name))
             except ValueError:
@@ -107,7 +121,12 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
-        for name in ("graceful_timeout", "db_max_overflow", "db_statement_timeout_ms"):
+        for name in (
+            "graceful_timeout",
+            "db_max_overflow",
+            "db_statement_timeout_ms",
+            "refresh_grace_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name.upper()} must not be negative (0: none)")
         if self.metrics_token and len(self.metrics_token) < MIN_SECRET_LENGTH:
@@ -151,11 +170,24 @@ class Settings:
                 env, "REFRESH_TOKEN_TTL_SECONDS", defaults.refresh_token_ttl_seconds
             ),
             rate_limit=env.get("RATE_LIMIT", defaults.rate_limit),
+            login_rate_limit_per_account_and_client=env.get(
+                "LOGIN_RATE_LIMIT_PER_ACCOUNT_AND_CLIENT",
+                defaults.login_rate_limit_per_account_and_client,
+            ),
             login_rate_limit_per_account=env.get(
                 "LOGIN_RATE_LIMIT_PER_ACCOUNT", defaults.login_rate_limit_per_account
             ),
             login_rate_limit_per_client=env.get(
                 "LOGIN_RATE_LIMIT_PER_CLIENT", defaults.login_rate_limit_per_client
+            ),
+            refresh_rate_limit_per_client=env.get(
+                "REFRESH_RATE_LIMIT_PER_CLIENT", defaults.refresh_rate_limit_per_client
+            ),
+            registration_rate_limit_per_client=env.get(
+                "REGISTRATION_RATE_LIMIT_PER_CLIENT", defaults.registration_rate_limit_per_client
+            ),
+            refresh_grace_seconds=_int(
+                env, "REFRESH_GRACE_SECONDS", defaults.refresh_grace_seconds
             ),
             redis_url=env.get("REDIS_URL", ""),
             cors_origins=_list(env, "CORS_ORIGINS"),

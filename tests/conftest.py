@@ -107,8 +107,11 @@ def settings(database_url: str) -> Settings:
         jwt_secret="test-signing-secret-that-is-long-enough",
         # Tests that exercise the limits lower them; the rest must never meet them.
         rate_limit="100000/minute",
+        login_rate_limit_per_account_and_client="10000/minute",
         login_rate_limit_per_account="10000/minute",
         login_rate_limit_per_client="10000/minute",
+        refresh_rate_limit_per_client="10000/minute",
+        registration_rate_limit_per_client="10000/minute",
     )
 
 

@@ -8,6 +8,9 @@ need no clean-up.
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +23,7 @@ from starlette.testclient import TestClient
 
 from taskapi.app import create_app
 from taskapi.db import Database, create_engine_for
+from taskapi.logging_conf import configure_logging
 from taskapi.migrations import upgrade_to_head
 from taskapi.services import users
 from taskapi.settings import Settings
@@ -130,6 +134,22 @@ def app(session_app: AsyncApp, database: Database) -> AsyncApp:
 def client(app: AsyncApp) -> Iterator[TestClient]:
     with app.test_client() as client:
         yield client
+
+
+@pytest.fixture
+def json_logs() -> Iterator[Any]:
+    """The real logging setup, writing into a buffer; yields a reader of the records so far."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    output = io.StringIO()
+    configure_logging("DEBUG", stream=output)
+
+    def records() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in output.getvalue().splitlines() if line]
+
+    yield records
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import yaml
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
@@ -29,6 +26,7 @@ from taskapi.services.passwords import use_password_profile
 from taskapi.services.throttle import Throttle, rate_limit, rate_limits
 from taskapi.services.tokens import TokenIssuer
 from taskapi.settings import Settings
+from taskapi.spec import load_spec
 from taskapi.web.dependencies import handler_resolver
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics, MetricsMiddleware
 from taskapi.web.planned import (
@@ -43,21 +41,6 @@ from taskapi.web.request_context import RequestContextMiddleware
 from taskapi.web.routes import AllowedMethods
 from taskapi.web.security import AUTH_POLICY_STATE_KEY
 from taskapi.web.validation import VALIDATOR_MAP
-
-SPEC_PATH = Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
-
-
-def load_spec() -> dict[str, Any]:
-    """The spec as a fresh dict (Connexion annotates what it is given), parsed only once."""
-    return copy.deepcopy(_parsed_spec())
-
-
-@functools.cache
-def _parsed_spec() -> dict[str, Any]:
-    # libyaml's loader when PyYAML has it: a third of the time of the pure-Python one.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    spec: dict[str, Any] = yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
-    return spec
 
 
 def auth_policy(settings: Settings) -> AuthPolicy:

@@ -20,7 +20,7 @@ from connexion.resolver import RelativeResolver
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 
 from taskapi import handlers
-from taskapi.app import load_spec
+from taskapi.spec import load_spec
 from taskapi.web.dependencies import HANDLERS_PACKAGE
 from taskapi.web.routes import HTTP_METHODS
 

@@ -24,6 +24,8 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
 
+from taskapi.private_files import create_private_file
+
 # Execution option naming a unit of work that will write (see `Database.transaction`).
 WRITE_INTENT = "taskapi_writes"
 # How long a SQLite writer waits for its turn, behind this process's writers or another's.
@@ -197,7 +199,8 @@ def create_engine_for(url: str, *, pool: PoolSettings | None = None) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return _create_server_engine(url, pool or PoolSettings())
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Created here, 0600, before SQLite would create it with the umask's permissions.
+        create_private_file(Path(parsed.database))
     engine = create_engine(url, connect_args={"check_same_thread": False})
     _use_sqlite_properly(engine)
     return engine

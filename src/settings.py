@@ -15,6 +15,7 @@ from pathlib import Path
 from limits import parse_many
 
 from taskapi.db import PoolSettings
+from taskapi.private_files import create_private_file
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PASSWORD_HASH_PROFILES = ("RFC_9106_LOW_MEMORY", "CHEAPEST")
@@ -210,10 +211,8 @@ class Settings:
             return self.jwt_secret
         path = self.data_dir / "jwt-secret"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
             candidate = self.data_dir / f".jwt-secret.{os.getpid()}"
-            candidate.write_text(secrets.token_urlsafe(48), encoding="ascii")
-            candidate.chmod(0o600)
+            create_private_file(candidate, secrets.token_urlsafe(48).encode("ascii"))
             # link() is atomic and refuses to overwrite: when several workers start at once,
             # exactly one secret wins and every worker reads that one.
             with contextlib.suppress(FileExistsError):

@@ -137,6 +137,16 @@ def client(app: AsyncApp) -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def committing_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """A client of an app whose units of work commit for real, for tests of concurrency
+    (which one rolled-back transaction, shared by all requests, cannot show). Such tests
+    register users of their own and delete them at the end."""
+    app = create_app(settings, database=Database(engine))
+    with app.test_client() as client:
+        yield client
+
+
+@pytest.fixture
 def json_logs() -> Iterator[Any]:
     """The real logging setup, writing into a buffer; yields a reader of the records so far."""
     root = logging.getLogger()

@@ -9,10 +9,8 @@ rounds and got 500 (a foreign-key IntegrityError, a StaleDataError).
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +18,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
-from taskapi.app import create_app
-from taskapi.db import Database
 from taskapi.models import IdempotentRequest, RefreshToken, Task, TaskCount, User
-from taskapi.settings import Settings
+from tests.utils.concurrency import at_once
 from tests.utils.factories import DEFAULT_PASSWORD, bearer, delete_own_account, register_user
 
 ROUNDS = 25
@@ -86,13 +82,6 @@ OPERATIONS: dict[str, tuple[Operation, int]] = {
 }
 
 
-@pytest.fixture
-def committing_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    app = create_app(settings, database=Database(engine))
-    with app.test_client() as client:
-        yield client
-
-
 def open_account(client: TestClient) -> Account:
     user = register_user(client)
     tokens = client.post(
@@ -101,17 +90,6 @@ def open_account(client: TestClient) -> Account:
     headers = bearer(tokens["access_token"])
     task = client.post("/v1/tasks", json={"title": "owned"}, headers=headers).json()
     return Account(user["id"], user["email"], headers, tokens["refresh_token"], task["id"])
-
-
-def at_once(*calls: Callable[[], Any]) -> list[Any]:
-    start = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], Any]) -> Any:
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def rows_left(engine: Engine, user_id: str) -> dict[str, int]:

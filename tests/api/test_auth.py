@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,28 +135,6 @@ def test_refresh_reuse_after_the_grace_revokes_the_family_and_its_access_tokens(
     # The revocation was committed although the replay itself was refused.
     assert_unauthorized(after_theft)
     assert_unauthorized(access_after_theft)
-
-
-def test_concurrent_refreshes_by_one_client_get_the_same_refresh_token(
-    client: TestClient,
-) -> None:
-    user = register_user(client)
-    first = log_in(client, email=user["email"])
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        answers = list(
-            pool.map(
-                lambda _: client.post(
-                    "/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
-                ),
-                range(2),
-            )
-        )
-
-    assert [a.status_code for a in answers] == [200, 200]
-    assert answers[0].json()["refresh_token"] == answers[1].json()["refresh_token"]
-    for answer in answers:
-        assert client.get("/v1/users/me", headers=bearer(answer.json()["access_token"])).is_success
 
 
 def test_logout_revokes_the_refresh_token(client: TestClient) -> None:

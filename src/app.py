@@ -39,7 +39,7 @@ from taskapi.web.problems import register_problem_handlers
 from taskapi.web.rate_limits import RateLimitMiddleware
 from taskapi.web.request_context import RequestContextMiddleware
 from taskapi.web.routes import AllowedMethods
-from taskapi.web.security import AUTH_POLICY_STATE_KEY
+from taskapi.web.security import AUTH_POLICY_STATE_KEY, SwaggerUIContentSecurity
 from taskapi.web.validation import VALIDATOR_MAP
 
 
@@ -128,13 +128,16 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
     )
     spec = load_spec()
     metrics = Metrics(
-        multiprocess_dir=settings.prometheus_multiproc_dir, token=settings.metrics_token
+        multiprocess_dir=settings.prometheus_multiproc_dir,
+        token=settings.metrics_token,
+        enabled=settings.metrics_enabled,
     )
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         # Pool gauges of the pool this app owns (a test's shared engine is not its own).
-        sampler = asyncio.create_task(metrics.watch_pool(db.engine)) if database is None else None
+        samples = metrics.enabled and database is None
+        sampler = asyncio.create_task(metrics.watch_pool(db.engine)) if samples else None
         yield
         if sampler is not None:
             sampler.cancel()
@@ -153,7 +156,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             *proxy_headers(settings),
             # Outside the request context, so that its own answers (413, last-resort 500)
             # are counted too.
-            functools.partial(MetricsMiddleware, metrics=metrics),
+            *([functools.partial(MetricsMiddleware, metrics=metrics)] if metrics.enabled else []),
             functools.partial(
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,
@@ -167,6 +170,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
                 exempt_paths=unthrottled_paths(spec),
             ),
             ExceptionMiddleware,
+            # Outside the UI, to give its page a CSP naming exactly the page's inline code.
+            SwaggerUIContentSecurity,
             SwaggerUIOnItsPaths,
             RoutingMiddleware,
             SecurityMiddleware,
@@ -190,7 +195,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
         security_map=PLANNED_SECURITY_MAP,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=True),
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=settings.docs_ui_enabled, serve_spec=True),
     )
     register_problem_handlers(app, allowed_methods=AllowedMethods(spec))
     return app

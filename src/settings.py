@@ -6,6 +6,7 @@ A bad value fails the boot with a message naming the variable, rather than the f
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -50,7 +51,7 @@ class Settings:
     # addresses, a ceiling past which only addresses that have not failed on it may try.
     login_rate_limit_per_account_and_client: str = "5/minute;20/hour;100/day"
     login_rate_limit_per_client: str = "20/minute;100/hour;500/day"
-    login_rate_limit_per_account: str = "50/hour;200/day"
+    login_rate_limit_per_account: str = "50/hour;100/day"
     refresh_rate_limit_per_client: str = "30/minute"
     registration_rate_limit_per_client: str = "20/hour"
     refresh_grace_seconds: int = 10
@@ -70,8 +71,12 @@ class Settings:
     db_pool_recycle: int = PoolSettings.recycle
     db_connect_timeout: int = PoolSettings.connect_timeout
     db_statement_timeout_ms: int = 10_000
-    # Metrics: `GET /v1/metrics` needs `Authorization: Bearer <token>` when set.
+    # Metrics: `GET /v1/metrics` needs `Authorization: Bearer <token>` when set, and the token
+    # must be set whenever the service can be reached from beyond loopback (README).
+    metrics_enabled: bool = True
     metrics_token: str = ""
+    # The interactive documentation (Swagger UI at /v1/ui/); the spec itself is always served.
+    docs_ui_enabled: bool = True
     # prometheus-client's own variable: one file per worker in it, summed at each scrape.
     prometheus_multiproc_dir: str = ""
 
@@ -132,6 +137,24 @@ class Settings:
                 raise SettingsError(f"{name.upper()} must not be negative (0: none)")
         if self.metrics_token and len(self.metrics_token) < MIN_SECRET_LENGTH:
             raise SettingsError(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters")
+        if self.metrics_enabled and not self.metrics_token and self.reachable_beyond_loopback:
+            raise SettingsError(
+                "METRICS_TOKEN must be set when HOST is not a loopback address or a proxy"
+                " forwards to the service (FORWARDED_ALLOW_IPS); or set METRICS_ENABLED=false"
+            )
+
+    @property
+    def reachable_beyond_loopback(self) -> bool:
+        """Whether anyone but this machine's own processes can send requests: the service
+        listens on another address, or a trusted proxy forwards others' requests to it."""
+        if self.forwarded_allow_ips:
+            return True
+        if self.host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return True  # a host name: whatever it resolves to may be public
 
     @property
     def pool(self) -> PoolSettings:
@@ -201,7 +224,9 @@ class Settings:
             db_statement_timeout_ms=_int(
                 env, "DB_STATEMENT_TIMEOUT_MS", defaults.db_statement_timeout_ms
             ),
+            metrics_enabled=_bool(env, "METRICS_ENABLED", defaults.metrics_enabled),
             metrics_token=env.get("METRICS_TOKEN", ""),
+            docs_ui_enabled=_bool(env, "DOCS_UI_ENABLED", defaults.docs_ui_enabled),
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
 

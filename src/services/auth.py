@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from limits import RateLimitItem
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from taskapi.errors import AuthenticationError, StolenTokenError
@@ -135,6 +135,19 @@ def logout(*, session: Session, user: User, claims: AccessClaims, refresh_token:
     audit.record("logout", outcome="success", actor=str(user.id))
 
 
+# Built once: this runs on every authenticated request (docs/deployment.md, "Sessions"). The
+# session id is a random UUID bound to the user inside the signed token, so the family alone
+# identifies it, and the first of its rows that is not revoked answers.
+_USER_OF_LIVE_SESSION = select(User).where(
+    User.id == bindparam("user_id"),
+    User.token_version == bindparam("version"),
+    exists().where(
+        RefreshToken.family_id == bindparam("session_id"), RefreshToken.revoked_at.is_(None)
+    ),
+)
+_USER_OF_LIVE_SESSION_FOR_WRITING = _USER_OF_LIVE_SESSION.with_for_update(key_share=True)
+
+
 def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = False) -> User:
     """The user a verified access token speaks for. Raises AuthenticationError when the user
     is gone, changed their password since, or the token's session has ended (logout, reuse
@@ -147,17 +160,10 @@ def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = 
         user_id = uuid.UUID(claims.user_id)
     except ValueError:
         raise AuthenticationError("The token has been revoked.") from None
-    session_alive = exists().where(
-        RefreshToken.family_id == claims.session_id,
-        RefreshToken.user_id == user_id,
-        RefreshToken.revoked_at.is_(None),
+    user = session.scalar(
+        _USER_OF_LIVE_SESSION_FOR_WRITING if for_writing else _USER_OF_LIVE_SESSION,
+        {"user_id": user_id, "version": claims.token_version, "session_id": claims.session_id},
     )
-    query = select(User).where(
-        User.id == user_id, User.token_version == claims.token_version, session_alive
-    )
-    if for_writing:
-        query = query.with_for_update(key_share=True)
-    user = session.scalar(query)
     if user is None:
         raise AuthenticationError("The token has been revoked.")
     return user

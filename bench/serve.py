@@ -110,7 +110,8 @@ def start(
     `taskapi serve` whatever the worker count."""
     label = label or name
     port = free_port()
-    environment = {**os.environ, **env, **(TASKAPI_ENV if name == "taskapi" else {})}
+    # A run's own `env` wins (the registration flood keeps taskapi's registration limit).
+    environment = {**os.environ, **(TASKAPI_ENV if name == "taskapi" else {}), **env}
     if name == "taskapi" and (as_deployed or workers > 1):
         # Several workers are served as taskapi is deployed, by `taskapi serve`: its supervisor
         # gives each worker a listening socket of its own (taskapi.serving.BalancedWorkers).

@@ -44,7 +44,7 @@ from taskapi.web.validation import VALIDATOR_MAP
 
 
 def auth_policy(settings: Settings) -> AuthPolicy:
-    throttle = Throttle(settings.redis_url or "memory://")
+    throttle = Throttle(settings.redis_url or "memory://", timeout_ms=settings.redis_timeout_ms)
     return AuthPolicy(
         tokens=TokenIssuer(
             secret=settings.signing_secret(),
@@ -143,12 +143,14 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             sampler.cancel()
         if database is None:  # only dispose of what this app created
             db.dispose()
+        policy.throttle.close()
         metrics.close()
 
     app = PlannedAsyncApp(
         __name__,
         # A handler holds a database connection for its whole call: one thread per connection.
         handler_threads=settings.pool.capacity,
+        handler_queue_timeout=settings.handler_queue_timeout,
         lifespan=lifespan,
         # Connexion's stack, with its ServerErrorMiddleware replaced by our request context
         # (outermost, so every response gets a request id, an access record and a body limit).
@@ -160,6 +162,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             functools.partial(
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,
+                max_header_bytes=settings.max_header_bytes,
+                max_header_count=settings.max_header_count,
                 state={AUTH_POLICY_STATE_KEY: policy, METRICS_STATE_KEY: metrics},
             ),
             *cors(settings),
@@ -167,6 +171,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
                 RateLimitMiddleware,
                 throttle=policy.throttle,
                 limit=rate_limit(settings.rate_limit),
+                metrics=metrics,
                 exempt_paths=unthrottled_paths(spec),
             ),
             ExceptionMiddleware,

@@ -48,7 +48,7 @@ class TcpProxy:
         self._run(self._start())
 
     def close(self) -> None:
-        self._run(self._refuse())
+        self._run(self._shut_down())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
@@ -94,6 +94,14 @@ class TcpProxy:
             self._server.close()
             self._server = None
         self._reset_all()
+
+    async def _shut_down(self) -> None:
+        """Refuse, then end every relay still waiting (on a paused flow, on a stalled peer)."""
+        await self._refuse()
+        relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
 
     async def _stall(self) -> None:
         self._stall_new = True

@@ -90,8 +90,8 @@ def running_server(
         REGISTRATION_RATE_LIMIT_PER_CLIENT="10000/minute",
         PROMETHEUS_MULTIPROC_DIR=str(workdir / "metrics"),
         METRICS_TOKEN=METRICS_TOKEN,
-        **(env or {}),
     )
+    environment.update(env or {})  # the test's own settings win
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own command line, no shell

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from taskapi.errors import TooManyRequestsError
+from taskapi.errors import ServiceUnavailableError, TooManyRequestsError
 from taskapi.services.credential_throttle import CredentialLimits, CredentialThrottle
 from taskapi.services.throttle import Throttle, client_bucket, rate_limits
 
@@ -95,3 +95,34 @@ def test_past_the_account_ceiling_only_addresses_that_never_failed_may_try(clock
 )
 def test_clients_are_bucketed_by_address_and_ipv6_by_64(address: str, bucket: str) -> None:
     assert client_bucket(address) == bucket
+
+
+def test_a_delay_is_audited_without_the_password(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    credentials = throttle()
+    caplog.set_level("INFO", logger="taskapi.audit")
+
+    wait_after_failing(credentials, 3)
+
+    (record,) = [r for r in caplog.records if r.name == "taskapi.audit"]
+    assert (record.event, record.outcome) == ("credentials.delayed", "refused")
+    assert record.account == "ada@example.com"
+    assert 0 < record.retry_after <= 60
+
+
+def test_password_checks_fail_closed_when_the_store_does_not_answer() -> None:
+    # Nothing listens on port 1: the connection is refused at once.
+    credentials = CredentialThrottle(
+        Throttle("redis://127.0.0.1:1/0"),
+        CredentialLimits(
+            per_account_and_client=rate_limits("3/minute"),
+            per_client=rate_limits("3/minute"),
+            per_account=rate_limits("3/minute"),
+        ),
+    )
+
+    for attempt in (credentials.check, credentials.failed, credentials.succeeded):
+        with pytest.raises(ServiceUnavailableError) as refused:
+            attempt(account="ada@example.com", client="192.0.2.1")
+        assert refused.value.retry_after > 0

@@ -55,12 +55,17 @@ def login(
     """
     email = normalise_email(email)
     policy.credentials.check(account=email, client=client)
-    # Locked (PostgreSQL) so that a deletion of the account waits for the login to finish,
-    # rather than leaving it to insert a token for a user that is gone.
-    user = session.scalar(select(User).where(User.email == email).with_for_update(key_share=True))
+    user = session.scalar(select(User).where(User.email == email))
     if not verify_password(user.password_hash if user else None, password) or user is None:
         policy.credentials.failed(account=email, client=client)
         audit.record("login", outcome="failure", account=email, client=client)
+        raise AuthenticationError(_BAD_CREDENTIALS)
+    # Locked (PostgreSQL) only now, after the slow check, so that a deletion of the account
+    # waits for the login to finish rather than leave it a token to insert for a user that is
+    # gone; and checked again, since the password may have changed meanwhile.
+    verified_hash = user.password_hash
+    user = _locked_user(session, user.id)
+    if user is None or user.password_hash != verified_hash:
         raise AuthenticationError(_BAD_CREDENTIALS)
     policy.credentials.succeeded(account=email, client=client)
     if needs_rehash(user.password_hash):
@@ -170,7 +175,13 @@ def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = 
 
 
 def _locked_user(session: Session, user_id: uuid.UUID) -> User | None:
-    return session.scalar(select(User).where(User.id == user_id).with_for_update(key_share=True))
+    """The user's row as it is now, locked until the unit of work ends (PostgreSQL)."""
+    return session.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
 
 
 def _revoke_family(*, session: Session, family_id: uuid.UUID, now: datetime) -> None:

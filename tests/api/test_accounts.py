@@ -242,3 +242,20 @@ def test_security_events_are_audited_with_actor_client_request_id_and_outcome(
     text = json.dumps(audit)
     for secret in (DEFAULT_PASSWORD, NEW_PASSWORD, "wrong password!", tokens["refresh_token"]):
         assert secret not in text
+
+
+def test_an_admin_deleting_a_user_is_audited_with_both_ids(
+    client: TestClient, admin_headers: Headers, json_logs: Any
+) -> None:
+    victim = register_user(client)
+
+    client.delete(f"/v1/users/{victim['id']}", headers=admin_headers)
+
+    (record,) = [r for r in json_logs() if r.get("event") == "admin.user_deleted"]
+    admin = client.get("/v1/users/me", headers=admin_headers).json()
+    assert (record["actor"], record["target"], record["outcome"]) == (
+        admin["id"],
+        victim["id"],
+        "success",
+    )
+    assert record["logger"] == "taskapi.audit"

@@ -104,6 +104,9 @@ def requests_for(task_path: str) -> list[Worst]:
         email = "a" * (size - 1) + "\x01"
         body = {"email": email, "password": PASSWORD}
         rows.append(Worst("log_in", "POST", "/v1/auth/token", "email", size, body))
+    for size in (256, OVER_STRING):
+        body = {"refresh_token": "a" * (size - 1) + "\x01"}
+        rows.append(Worst("refresh", "POST", "/v1/auth/refresh", "refresh_token", size, body))
     # Bodies as large as MAX_BODY_BYTES allows, and just past it (413, unread).
     for what, size in (("unknown keys", UNKNOWN_KEYS_BYTES), ("unknown keys", NEAR_MAX_BODY)):
         rows.append(Worst("create_user", "POST", "/v1/users", what, size, raw=_unknown_keys(size)))

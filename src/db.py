@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
@@ -274,6 +274,8 @@ class SocketWatchdog:
         event.listen(engine, "commit", arm)
         event.listen(engine, "rollback", arm)
         event.listen(engine, "after_cursor_execute", lambda conn, *_: disarm(_record(conn)))
+        # A statement that fails (a constraint, the server's own timeout) is answered too.
+        event.listen(engine, "handle_error", self._disarm_after)
         event.listen(engine.pool, "checkin", lambda _dbapi, record: disarm(record))
         event.listen(engine.pool, "invalidate", lambda _dbapi, record, _exc: disarm(record))
 
@@ -286,6 +288,11 @@ class SocketWatchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="db-watchdog", daemon=True)
                 self._thread.start()
+
+    def _disarm_after(self, context: ExceptionContext) -> None:
+        connection = context.connection
+        if connection is not None and not connection.invalidated:
+            self._disarm(_record(connection))
 
     def _disarm(self, record: Any) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskapi.app import load_spec
+from taskapi.spec import load_spec
 
 PUMPED_LENGTH = 65_536  # characters, past every maxLength of the spec and inside MAX_BODY_BYTES
 BUDGET_SECONDS = 0.25  # a linear search of PUMPED_LENGTH costs about a millisecond

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,41 +14,30 @@ import pytest
 from tests.ops.conftest import FAST_FAILING
 from tests.utils.factories import DEFAULT_PASSWORD, user_payload
 from tests.utils.servers import RunningServer, running_server
-from tests.utils.tcp_proxy import TcpProxy
+from tests.utils.tcp_proxy import FAULTS, TcpProxy, proxied_redis
 
 SERVICE_UNAVAILABLE = "tag:taskapi.dev,2026:problem/service-unavailable"
 # Redis calls have a 200 ms deadline (REDIS_TIMEOUT_MS): every answer comes far sooner than this.
 BOUND_SECONDS = 2.0
 RECOVERY_TIMEOUT = 10.0
-FAULTS: dict[str, Callable[[TcpProxy], None]] = {
-    "refused": TcpProxy.refuse,
-    "stalled": TcpProxy.stall_new,
-    "paused": TcpProxy.pause,
-}
 
 
 @pytest.fixture(scope="module")
 def redis_proxy() -> Iterator[TcpProxy]:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("Redis fault tests need TEST_REDIS_URL (make test sets it in CI)")
-    parsed = urlsplit(url)
-    proxy = TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 6379)
-    proxy.start()
-    yield proxy
-    proxy.close()
+    with proxied_redis() as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="module")
 def redis_server(
-    ops_database_url: str, redis_proxy: TcpProxy, tmp_path_factory: pytest.TempPathFactory
+    ops_database_url: str,
+    redis_proxy: TcpProxy,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningServer]:
-    parsed = urlsplit(os.environ["TEST_REDIS_URL"])
-    redis_url = urlunsplit(parsed._replace(netloc=f"127.0.0.1:{redis_proxy.port}"))
     with running_server(
         database_url=ops_database_url,
         workdir=tmp_path_factory.mktemp("redis-server"),
-        env={**FAST_FAILING, "REDIS_URL": redis_url},
+        env={**FAST_FAILING, "REDIS_URL": redis_proxy.through(os.environ["TEST_REDIS_URL"])},
     ) as server:
         yield server
 

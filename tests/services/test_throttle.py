@@ -7,7 +7,6 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -19,7 +18,7 @@ from taskapi.services.throttle import (
     Throttle,
     rate_limit,
 )
-from tests.utils.tcp_proxy import TcpProxy
+from tests.utils.tcp_proxy import FAULTS, TcpProxy, proxied_redis
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -80,30 +79,17 @@ BOUND_SECONDS = 1.5
 
 @pytest.fixture
 def redis_proxy() -> Iterator[TcpProxy]:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("Redis tests need TEST_REDIS_URL (make test sets it in CI)")
-    parsed = urlsplit(url)
-    proxy = TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 6379)
-    proxy.start()
-    yield proxy
-    proxy.close()
+    with proxied_redis() as proxy:
+        yield proxy
 
 
 @pytest.fixture
 def proxied(redis_proxy: TcpProxy) -> Iterator[Throttle]:
-    parsed = urlsplit(os.environ["TEST_REDIS_URL"])
-    url = urlunsplit(parsed._replace(netloc=f"127.0.0.1:{redis_proxy.port}"))
-    throttle = Throttle(url, timeout_ms=TIMEOUT_MS, cooldown=0.2)
+    throttle = Throttle(
+        redis_proxy.through(os.environ["TEST_REDIS_URL"]), timeout_ms=TIMEOUT_MS, cooldown=0.2
+    )
     yield throttle
     throttle.close()
-
-
-FAULTS = {
-    "refused": TcpProxy.refuse,
-    "stalled": TcpProxy.stall_new,  # accepts connections, never answers
-    "paused": TcpProxy.pause,  # open connections stop answering mid-way
-}
 
 
 def _timed(call: Callable[[], object]) -> tuple[object, float]:

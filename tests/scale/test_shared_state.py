@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, text
 
-from taskapi.services.throttle import rate_limit
+from taskapi.services.throttle import rate_limits
 from taskapi.settings import Settings
 from tests.scale.clients import client, client_address
 from tests.utils.factories import bearer, log_in, signed_up
@@ -61,9 +61,14 @@ def test_one_clients_rate_limit_budget_is_spent_alike_whichever_replica_answers(
 
 def test_login_failures_from_one_client_are_counted_across_replicas(cluster: ReplicaSet) -> None:
     settings = Settings.from_env(cluster.replicas[0].env)
+    # The shortest window of each budget the credential throttle counts failures on.
     limits = [
-        rate_limit(settings.login_rate_limit_per_account).amount,
-        rate_limit(settings.login_rate_limit_per_client).amount,
+        rate_limits(budget)[0].amount
+        for budget in (
+            settings.login_rate_limit_per_account_and_client,
+            settings.login_rate_limit_per_account,
+            settings.login_rate_limit_per_client,
+        )
     ]
     with client(cluster.base_url) as http:
         user, _ = signed_up(http)  # type: ignore[arg-type] - an httpx.Client will do
@@ -82,7 +87,7 @@ def test_login_failures_from_one_client_are_counted_across_replicas(cluster: Rep
 
     print(
         f"\nlogin throttle: 429 after {refused_after} failures over {len(served_by)} replicas"
-        f" (limits per account and per client: {limits})"
+        f" (the shortest windows of its budgets: {limits})"
     )
     assert refused_after is not None
     assert 0 < refused_after <= min(limits)

@@ -1,7 +1,10 @@
 """Every error the service can answer with, rendered as RFC 9457 problem+json in one place.
 
-Adding an error is: a class (in `taskapi.errors` for the domain), a line in `_DOMAIN_PROBLEMS`
-below, and a line in the spec's table of problem types.
+A domain error is rendered from what its class declares (`taskapi.errors`): its problem type's
+slug names an entry of `PROBLEM_TYPES` below, which gives the title and status; its
+`retry_after`, `challenge` and `pointer` become headers and the `errors` list. Adding an error is
+a class, and for a new problem type a line in `PROBLEM_TYPES` and one in the spec's table of
+problem types (tests/test_spec.py holds the two equal).
 """
 
 from __future__ import annotations
@@ -63,18 +66,26 @@ TOO_MANY_REQUESTS = ProblemType("too-many-requests", "Too many requests", 429)
 INTERNAL_ERROR = ProblemType("internal-error", "Internal server error", 500)
 SERVICE_UNAVAILABLE = ProblemType("service-unavailable", "Service unavailable", 503)
 
-# Most specific first: the first class the error is an instance of decides.
-_DOMAIN_PROBLEMS: Mapping[type[errors.DomainError], ProblemType] = {
-    errors.AuthenticationError: UNAUTHORIZED,
-    errors.PermissionDeniedError: FORBIDDEN,
-    errors.NotFoundError: NOT_FOUND,
-    errors.ConflictError: CONFLICT,
-    errors.PreconditionFailedError: PRECONDITION_FAILED,
-    errors.IdempotencyKeyReusedError: IDEMPOTENCY_KEY_REUSED,
-    errors.InvalidFieldError: VALIDATION_ERROR,
-    errors.InvalidCursorError: VALIDATION_ERROR,
-    errors.TooManyRequestsError: TOO_MANY_REQUESTS,
-    errors.ServiceUnavailableError: SERVICE_UNAVAILABLE,
+# Every problem type the service answers with, by slug: the spec's table lists the same.
+PROBLEM_TYPES: Mapping[str, ProblemType] = {
+    problem.slug: problem
+    for problem in (
+        VALIDATION_ERROR,
+        MALFORMED_REQUEST,
+        UNAUTHORIZED,
+        FORBIDDEN,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        CONFLICT,
+        PRECONDITION_FAILED,
+        PAYLOAD_TOO_LARGE,
+        UNSUPPORTED_MEDIA_TYPE,
+        REQUEST_HEADERS_TOO_LARGE,
+        IDEMPOTENCY_KEY_REUSED,
+        TOO_MANY_REQUESTS,
+        INTERNAL_ERROR,
+        SERVICE_UNAVAILABLE,
+    )
 }
 
 # The database is unreachable, dropped the connection, timed out (connect, pool or statement)
@@ -195,17 +206,15 @@ def _response(
 
 async def _domain_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     assert isinstance(exc, errors.DomainError)
-    problem_type = next(p for cls, p in _DOMAIN_PROBLEMS.items() if isinstance(exc, cls))
+    problem_type = PROBLEM_TYPES[exc.problem_type]
     headers: dict[str, str] = {}
     extensions: dict[str, Any] = {}
-    if isinstance(exc, errors.AuthenticationError):
-        headers["WWW-Authenticate"] = www_authenticate(exc.reason, exc.detail)
-    elif isinstance(exc, errors.TooManyRequestsError | errors.ServiceUnavailableError):
+    if exc.challenge is not None:
+        headers["WWW-Authenticate"] = www_authenticate(exc.challenge, exc.detail)
+    if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
-    elif isinstance(exc, errors.InvalidFieldError):
-        extensions["errors"] = [{"pointer": f"/body/{exc.field}", "message": exc.detail}]
-    elif isinstance(exc, errors.InvalidCursorError):
-        extensions["errors"] = [{"pointer": "/query/cursor", "message": exc.detail}]
+    if exc.pointer is not None:
+        extensions["errors"] = [{"pointer": exc.pointer, "message": exc.detail}]
     return _response(request, problem_type, exc.detail, headers=headers, extensions=extensions)
 
 

@@ -18,7 +18,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
 
 from taskapi.private_files import create_private_file
+from taskapi.settings import PoolSettings
 
 # Execution option naming a unit of work that will write (see `Database.transaction`).
 WRITE_INTENT = "taskapi_writes"
@@ -171,33 +171,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-@dataclass(frozen=True, kw_only=True)
-class PoolSettings:
-    """How one process talks to a server database (see the README's settings table)."""
-
-    # Few connections, each kept open once made (docs/deployment.md, "Sizing"). A worker runs
-    # one handler thread per connection, and its threads share one GIL: 4 served deep pages
-    # with a shorter tail than 10 (p99 ~185 ms against ~240, SQLite) and as fast or faster.
-    # No overflow: the pool closes an overflow connection as soon as it comes back, and busy
-    # handler threads keep asking for more than `size`, so with 5 + 5 two workers on
-    # PostgreSQL reconnected ~50 times a second and served get one task at half the rate.
-    size: int = 4
-    max_overflow: int = 0
-    timeout: int = 5  # seconds a request waits for a free connection before it fails
-    recycle: int = 1800  # seconds after which a connection is replaced (server/proxy idle kills)
-    connect_timeout: int = 3  # seconds to establish a connection: an outage fails fast
-    # The server cancels longer statements, and the client closes a connection that has not
-    # answered a statement (or a commit) within it plus CLIENT_GRACE_MS: a silent link, a
-    # stuck proxy (SocketWatchdog). 0 (never) by default, for migrations and scripts; the
-    # service sets its own (DB_STATEMENT_TIMEOUT_MS).
-    statement_timeout_ms: int = 0
-
-    @property
-    def capacity(self) -> int:
-        """How many connections the pool lends out at most."""
-        return self.size + self.max_overflow
 
 
 def create_engine_for(url: str, *, pool: PoolSettings | None = None) -> Engine:

@@ -86,6 +86,12 @@ class Drain:
         loop.call_soon_threadsafe(loop.call_later, self.seconds, shutdown, signum, None)
 
 
+# Room left for the request line (path and query) beyond MAX_HEADER_BYTES, and the factor of
+# MAX_HEADER_COUNT: a head between the app's bounds and these gets the app's 431.
+HEAD_URL_BYTES = 64 * 1024
+HEAD_FIELDS_FACTOR = 4
+
+
 class RequestReadTimeoutProtocol(HttpToolsProtocol):
     """Uvicorn's HTTP/1.1 protocol, plus a deadline for reading each request.
 
@@ -98,6 +104,30 @@ class RequestReadTimeoutProtocol(HttpToolsProtocol):
     _read_deadline: asyncio.TimerHandle | None = None
     _head_bytes = 0
     _head_fields = 0
+
+    def __init__(
+        self,
+        *args: Any,
+        read_timeout: float,
+        most_head_bytes: int,
+        most_head_fields: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_timeout = read_timeout
+        self._most_head_bytes = most_head_bytes
+        self._most_head_fields = most_head_fields
+
+    @classmethod
+    def configured(cls, settings: Settings) -> Callable[..., RequestReadTimeoutProtocol]:
+        """The protocol factory uvicorn is given: the settings travel with it (pickled) into
+        each worker process, which reads nothing from the environment for them."""
+        return functools.partial(
+            cls,
+            read_timeout=float(settings.request_read_timeout),
+            most_head_bytes=settings.max_header_bytes + HEAD_URL_BYTES,
+            most_head_fields=settings.max_header_count * HEAD_FIELDS_FACTOR,
+        )
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -123,8 +153,7 @@ class RequestReadTimeoutProtocol(HttpToolsProtocol):
     def _count_head(self, size: int, *, fields: int) -> None:
         self._head_bytes += size
         self._head_fields += fields
-        most_bytes, most_fields = _head_limits()
-        if self._head_bytes > most_bytes or self._head_fields > most_fields:
+        if self._head_bytes > self._most_head_bytes or self._head_fields > self._most_head_fields:
             raise RequestHeadTooLargeError
 
     def on_message_complete(self) -> None:
@@ -136,9 +165,7 @@ class RequestReadTimeoutProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _arm_read_deadline(self) -> None:
-        self._read_deadline = self.loop.call_later(
-            _request_read_timeout(), self._read_deadline_passed
-        )
+        self._read_deadline = self.loop.call_later(self._read_timeout, self._read_deadline_passed)
 
     def _disarm_read_deadline(self) -> None:
         if self._read_deadline is not None:
@@ -153,27 +180,6 @@ class RequestReadTimeoutProtocol(HttpToolsProtocol):
 
 class RequestHeadTooLargeError(Exception):
     """A request head past what the server reads at all (`_head_limits`)."""
-
-
-# Room left for the request line (path and query) beyond MAX_HEADER_BYTES, and the factor of
-# MAX_HEADER_COUNT: a head between the app's bounds and these gets the app's 431.
-HEAD_URL_BYTES = 64 * 1024
-HEAD_FIELDS_FACTOR = 4
-
-
-@functools.cache
-def _head_limits() -> tuple[int, int]:
-    settings = Settings.from_env()
-    return (
-        settings.max_header_bytes + HEAD_URL_BYTES,
-        settings.max_header_count * HEAD_FIELDS_FACTOR,
-    )
-
-
-@functools.cache
-def _request_read_timeout() -> float:
-    # Workers are fresh processes (spawned), so they read it where they read every setting.
-    return float(Settings.from_env().request_read_timeout)
 
 
 def prepare_multiprocess_metrics(directory: str) -> None:
@@ -191,7 +197,7 @@ def serve(settings: Settings) -> None:
         prepare_multiprocess_metrics(settings.prometheus_multiproc_dir)
     logger.info("serving", extra={"host": settings.host, "port": settings.port})
     options: dict[str, Any] = {
-        "http": RequestReadTimeoutProtocol,
+        "http": RequestReadTimeoutProtocol.configured(settings),
         "timeout_keep_alive": settings.keep_alive_timeout,
         "timeout_graceful_shutdown": settings.graceful_timeout,
         "log_config": None,  # our JSON logging, configured when taskapi.asgi is imported

@@ -1,21 +1,28 @@
 """The service's settings: one typed object, read from the environment once, at start-up.
 
-A bad value fails the boot with a message naming the variable, rather than the first request.
+Each setting is declared once, below, as a field with `setting(...)`: its variable (the field's
+name in capitals unless given), its type (the annotation), its default, its check and its
+description. `Settings.from_env` reads, parses and checks every declared field from that alone,
+and the README's settings table is `settings_table()` (tests/test_settings.py holds the two
+equal). A bad value fails the boot with a message
+naming the variable, rather than the first request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from limits import parse_many
 
-from taskapi.db import PoolSettings
 from taskapi.private_files import create_private_file
 from taskapi.services.throttle import STORE_TIMEOUT_MS
 
@@ -23,135 +30,308 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PASSWORD_HASH_PROFILES = ("RFC_9106_LOW_MEMORY", "CHEAPEST")
 MAX_PORT = 65535
 MIN_SECRET_LENGTH = 32
+DEFAULT_DATA_DIR = Path("var")
+
+# A check takes the parsed value and says what is wrong with it ("must be at least 1"), or None.
+Check = Callable[[Any], str | None]
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the service cannot run with."""
 
 
+@dataclass(frozen=True)
+class Declaration:
+    """What the table says of one setting, beside its name, type and default."""
+
+    description: str
+    variable: str | None
+    check: Check | None
+    # How the README shows the default, where the value itself would mislead ("generated").
+    shown_default: str | None
+    # Applied to the raw text before it is parsed by type (LOG_LEVEL is read in any case).
+    normalise: Callable[[str], str] | None
+
+
+def setting(
+    default: Any,
+    description: str,
+    *,
+    variable: str | None = None,
+    check: Check | None = None,
+    shown_default: str | None = None,
+    normalise: Callable[[str], str] | None = None,
+) -> Any:
+    """Declare a setting: a dataclass field carrying its Declaration."""
+    declaration = Declaration(description, variable, check, shown_default, normalise)
+    return field(default=default, metadata={"setting": declaration})
+
+
+def at_least(minimum: int) -> Check:
+    def check(value: int) -> str | None:
+        if value >= minimum:
+            return None
+        return "must be at least 1" if minimum == 1 else "must not be negative (0: none)"
+
+    return check
+
+
+def between(low: int, high: int) -> Check:
+    return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
+
+
+def one_of(choices: tuple[str, ...]) -> Check:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
+def secret_when_set(value: str) -> str | None:
+    if value and len(value) < MIN_SECRET_LENGTH:
+        return f"must be at least {MIN_SECRET_LENGTH} characters"
+    return None
+
+
+def rate_limits(value: str) -> str | None:
+    try:
+        parse_many(value)
+    except ValueError:
+        return "is not a rate limit such as 10/minute"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolSettings:
+    """How one process talks to a server database."""
+
+    # Few connections, each kept open once made (docs/deployment.md, "Sizing", has the figures).
+    # A worker runs one handler thread per connection, and its threads share one GIL.
+    size: int = setting(
+        4,
+        "database connections kept per worker (PostgreSQL); also each worker's number of handler"
+        " threads, on SQLite too",
+        variable="DB_POOL_SIZE",
+        check=at_least(1),
+    )
+    # No overflow: the pool closes an overflow connection as soon as it comes back, and busy
+    # handler threads keep asking for more than `size`, so the pool would reconnect all the time.
+    max_overflow: int = setting(
+        0,
+        "extra connections a worker may open under load, closed as soon as they come back (size"
+        " plus overflow is also each worker's number of handler threads; see"
+        " docs/deployment.md before raising it)",
+        variable="DB_MAX_OVERFLOW",
+        check=at_least(0),
+    )
+    timeout: int = setting(
+        5,
+        "seconds a request waits for a free connection, then 503",
+        variable="DB_POOL_TIMEOUT",
+        check=at_least(1),
+    )
+    # Servers and proxies kill idle connections; replacing them first avoids meeting a dead one.
+    recycle: int = setting(
+        1800, "seconds after which a connection is replaced", variable="DB_POOL_RECYCLE"
+    )
+    # An outage fails fast instead of holding the request.
+    connect_timeout: int = setting(
+        3,
+        "seconds to reach the database, then 503",
+        variable="DB_CONNECT_TIMEOUT",
+        check=at_least(1),
+    )
+    # The server cancels longer statements, and the client closes a connection that has not
+    # answered a statement (or a commit) within it plus CLIENT_GRACE_MS: a silent link, a
+    # stuck proxy (SocketWatchdog). 0 (never) for migrations and scripts; the service's own
+    # default is in `Settings.pool`.
+    statement_timeout_ms: int = setting(
+        0,
+        "the server cancels longer statements (503); the client closes a connection whose"
+        " statement, commit or rollback has had no answer for this long plus 1 s (a silent link"
+        " or stuck proxy: 503); `0`: never",
+        variable="DB_STATEMENT_TIMEOUT_MS",
+        check=at_least(0),
+    )
+
+    @property
+    def capacity(self) -> int:
+        """How many connections the pool lends out at most."""
+        return self.size + self.max_overflow
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    data_dir: Path = Path("var")
-    database_url: str = ""
-    log_level: str = "INFO"
-    max_body_bytes: int = 1024 * 1024
-    # Header fields of one request: their names and values in all, and how many (431 past).
-    max_header_bytes: int = 32 * 1024
-    max_header_count: int = 100
-    validate_responses: bool = False
-    password_hash_profile: str = "RFC_9106_LOW_MEMORY"
+    host: str = setting("127.0.0.1", "address to listen on")
+    port: int = setting(8000, "port to listen on", check=between(1, MAX_PORT))
+    # `setting` returns a field (ruff cannot tell), and a Path is immutable.
+    data_dir: Path = setting(  # noqa: RUF009
+        DEFAULT_DATA_DIR, "folder (git-ignored) for the embedded SQLite database"
+    )
+    # Empty means the embedded default, an SQLite file in DATA_DIR (`__post_init__`).
+    database_url: str = setting(
+        "",
+        "SQLAlchemy URL of the database",
+        shown_default="`sqlite:///var/taskapi.sqlite3`",
+    )
+    log_level: str = setting(
+        "INFO",
+        "`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`",
+        check=one_of(LOG_LEVELS),
+        normalise=str.upper,
+    )
+    max_body_bytes: int = setting(
+        1024 * 1024,
+        "larger request bodies are refused with 413, without being read",
+        check=at_least(1),
+    )
+    max_header_bytes: int = setting(
+        32 * 1024,
+        "request header fields larger than this in all (names and values) are refused with 431;"
+        " a head past this + 64 KiB is not read at all (400, connection closed)",
+        check=at_least(1),
+    )
+    max_header_count: int = setting(
+        100, "requests with more header fields are refused with 431", check=at_least(1)
+    )
+    validate_responses: bool = setting(
+        False, "check every response against the spec (on in tests; costly)"
+    )
+    password_hash_profile: str = setting(
+        "RFC_9106_LOW_MEMORY",
+        "argon2id cost; `CHEAPEST` exists for test suites only",
+        check=one_of(PASSWORD_HASH_PROFILES),
+    )
     # Empty means: generate one once and keep it in DATA_DIR, so workers and restarts agree.
-    jwt_secret: str = ""
-    jwt_issuer: str = "taskapi"
-    jwt_audience: str = "taskapi"
-    access_token_ttl_seconds: int = 15 * 60
-    refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    # `limits` notation, such as "300/minute" or "10 per second; 1000 per hour".
-    rate_limit: str = "600/minute"
-    # Failed password checks (README, "Password guessing"): per account and address, with
-    # delays that grow window by window; per address across accounts; per account across
-    # addresses, a ceiling past which only addresses that have not failed on it may try.
-    login_rate_limit_per_account_and_client: str = "5/minute;20/hour;100/day"
-    login_rate_limit_per_client: str = "20/minute;100/hour;500/day"
-    login_rate_limit_per_account: str = "50/hour;100/day"
-    refresh_rate_limit_per_client: str = "30/minute"
-    registration_rate_limit_per_client: str = "20/hour"
-    refresh_grace_seconds: int = 10
-    redis_url: str = ""
-    # Deadline of every call to Redis: to connect, and for each reply.
-    redis_timeout_ms: int = STORE_TIMEOUT_MS
-    cors_origins: tuple[str, ...] = ()
-    # Serving (`taskapi serve`): uvicorn's own supervisor runs the workers.
-    workers: int = 1
-    graceful_timeout: int = 20
-    # Seconds /v1/readyz fails after SIGTERM before the listener closes (0: close at once).
-    drain_seconds: int = 0
-    keep_alive_timeout: int = 5
-    request_read_timeout: int = 10
-    # Addresses (or CIDR networks) whose X-Forwarded-For/-Proto are believed; empty: nobody's.
-    forwarded_allow_ips: tuple[str, ...] = ()
-    # The database pool, per worker process (PostgreSQL; SQLite ignores the pool settings).
-    db_pool_size: int = PoolSettings.size
-    db_max_overflow: int = PoolSettings.max_overflow
-    db_pool_timeout: int = PoolSettings.timeout
-    db_pool_recycle: int = PoolSettings.recycle
-    db_connect_timeout: int = PoolSettings.connect_timeout
-    db_statement_timeout_ms: int = 5_000
-    # Seconds a request waits for one of its worker's handler threads, then 503.
-    handler_queue_timeout: int = 3
-    # Metrics: `GET /v1/metrics` needs `Authorization: Bearer <token>` when set, and the token
-    # must be set whenever the service can be reached from beyond loopback (README).
-    metrics_enabled: bool = True
-    metrics_token: str = ""
-    # The interactive documentation (Swagger UI at /v1/ui/); the spec itself is always served.
-    docs_ui_enabled: bool = True
+    jwt_secret: str = setting(
+        "",
+        "signing key of access tokens (32+ characters); unset, one is generated once into"
+        " `DATA_DIR/jwt-secret`, so workers and restarts agree",
+        check=secret_when_set,
+        shown_default="generated",
+    )
+    jwt_issuer: str = setting("taskapi", "the `iss` claim issued and required")
+    jwt_audience: str = setting("taskapi", "the `aud` claim issued and required")
+    access_token_ttl_seconds: int = setting(
+        15 * 60, "lifetime of an access token", check=at_least(1)
+    )
+    refresh_token_ttl_seconds: int = setting(
+        30 * 24 * 3600, "lifetime of a refresh token (30 days)", check=at_least(1)
+    )
+    rate_limit: str = setting(
+        "600/minute", "requests per client address, on every route", check=rate_limits
+    )
+    # Failed password checks (README, "Password guessing").
+    login_rate_limit_per_account_and_client: str = setting(
+        "5/minute;20/hour;100/day",
+        "failed password checks (login, `current_password`) per account and client address;"
+        ' each window passed makes the next wait longer ("Password guessing")',
+        check=rate_limits,
+    )
+    login_rate_limit_per_client: str = setting(
+        "20/minute;100/hour;500/day",
+        "failed password checks per client address, across accounts",
+        check=rate_limits,
+    )
+    login_rate_limit_per_account: str = setting(
+        "50/hour;100/day",
+        "failed password checks per account, across addresses: past it, only addresses that"
+        " have not failed on the account may try (once)",
+        check=rate_limits,
+    )
+    refresh_rate_limit_per_client: str = setting(
+        "30/minute", "`POST /auth/refresh` per client address", check=rate_limits
+    )
+    registration_rate_limit_per_client: str = setting(
+        "20/hour", "`POST /users` per client address", check=rate_limits
+    )
+    refresh_grace_seconds: int = setting(
+        10,
+        "a used refresh token presented again this soon by the same client gets the same new"
+        " refresh token (two tabs refreshing at once); later, it revokes its family",
+        check=at_least(0),
+    )
+    redis_url: str = setting(
+        "",
+        "e.g. `redis://127.0.0.1:6379/0`: rate limits shared by every worker and machine; unset,"
+        " each process counts in memory",
+    )
+    redis_timeout_ms: int = setting(
+        STORE_TIMEOUT_MS,
+        "deadline of every Redis call (to connect, and for each reply). Past it, or while Redis"
+        " is refused, the general limit lets requests through"
+        " (`taskapi_rate_limit_unchecked_total`, one WARNING per outage) and login/refresh"
+        " answer 503 with `Retry-After: 5`; Redis is left alone for 1 s after a failure, then"
+        " tried again",
+        check=at_least(1),
+    )
+    cors_origins: tuple[str, ...] = setting(
+        (), "comma-separated origins allowed cross-origin; unset, CORS is off"
+    )
+    workers: int = setting(
+        1, "worker processes of `taskapi serve` (`--workers N` overrides it)", check=at_least(1)
+    )
+    graceful_timeout: int = setting(
+        20, "seconds in-flight requests get to finish after SIGTERM", check=at_least(0)
+    )
+    drain_seconds: int = setting(
+        0,
+        "seconds after SIGTERM during which `/v1/readyz` answers 503 while requests are still"
+        " served, before the listener closes: set it above your load balancer's time to take a"
+        ' failing replica out (docs/deployment.md, "Scale-out")',
+        check=at_least(0),
+    )
+    keep_alive_timeout: int = setting(
+        5, "seconds an idle kept-alive connection stays open", check=at_least(1)
+    )
+    request_read_timeout: int = setting(
+        10,
+        "seconds a client has to send a whole request (headers and body); slower ones are"
+        " disconnected",
+        check=at_least(1),
+    )
+    forwarded_allow_ips: tuple[str, ...] = setting(
+        (),
+        "comma-separated proxy addresses or networks whose `X-Forwarded-For`/`-Proto` are"
+        " believed; unset, nobody's",
+    )
+    # The database pool, per worker process; the service cancels statements after 5 s.
+    pool: PoolSettings = field(default=PoolSettings(statement_timeout_ms=5_000))
+    handler_queue_timeout: int = setting(
+        3,
+        "seconds a request waits for one of its worker's handler threads (busy, or held by a"
+        " stalled database), then 503 with `Retry-After: 1`; the request is then never run",
+        check=at_least(1),
+    )
+    metrics_enabled: bool = setting(
+        True, "`false`: no metrics are kept and `GET /v1/metrics` answers 404"
+    )
+    metrics_token: str = setting(
+        "",
+        "when set (32+ characters), `GET /v1/metrics` needs `Authorization: Bearer <token>`."
+        " Required (the boot fails without it) while metrics are on and the service is reachable"
+        " beyond loopback: `HOST` not a loopback address, or `FORWARDED_ALLOW_IPS` set (a proxy"
+        " forwards others' requests)",
+        check=secret_when_set,
+    )
+    docs_ui_enabled: bool = setting(
+        True,
+        "`false`: no Swagger UI at `/v1/ui/` (the spec stays at `/v1/openapi.json` and `.yaml`)",
+    )
     # prometheus-client's own variable: one file per worker in it, summed at each scrape.
-    prometheus_multiproc_dir: str = ""
+    prometheus_multiproc_dir: str = setting(
+        "",
+        "with several workers: a folder where each writes its metrics, so every scrape sums them"
+        " all",
+    )
 
     def __post_init__(self) -> None:
         if not self.database_url:
-            # The embedded default: an SQLite file in the git-ignored data folder.
             default_url = f"sqlite:///{self.data_dir / 'taskapi.sqlite3'}"
             object.__setattr__(self, "database_url", default_url)
-        if not 0 < self.port <= MAX_PORT:
-            raise SettingsError(f"PORT must be between 1 and 65535, not {self.port}")
-        if self.log_level not in LOG_LEVELS:
-            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-        if self.password_hash_profile not in PASSWORD_HASH_PROFILES:
-            raise SettingsError(
-                f"PASSWORD_HASH_PROFILE must be one of {', '.join(PASSWORD_HASH_PROFILES)}"
-            )
-        if self.jwt_secret and len(self.jwt_secret) < MIN_SECRET_LENGTH:
-            raise SettingsError(f"JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
-        for name in ("access_token_ttl_seconds", "refresh_token_ttl_seconds"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name.upper()} must be a positive number of seconds")
-        for name in (
-            "rate_limit",
-            "login_rate_limit_per_account_and_client",
-            "login_rate_limit_per_account",
-            "login_rate_limit_per_client",
-            "refresh_rate_limit_per_client",
-            "registration_rate_limit_per_client",
-        ):
-            try:
-                parse_many(getattr(self, name))
-            except ValueError:
-                raise SettingsError(
-                    f"{name.upper()} is not a rate limit such as 10/minute"
-                ) from None
-        if self.max_body_bytes < 1:
-            raise SettingsError("MAX_BODY_BYTES must be a positive number of bytes")
-        self._check_operations()
-
-    def _check_operations(self) -> None:
-        for name in (
-            "workers",
-            "max_header_bytes",
-            "max_header_count",
-            "keep_alive_timeout",
-            "request_read_timeout",
-            "db_pool_size",
-            "db_pool_timeout",
-            "db_connect_timeout",
-            "redis_timeout_ms",
-            "handler_queue_timeout",
-        ):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name.upper()} must be at least 1")
-        for name in (
-            "graceful_timeout",
-            "drain_seconds",
-            "db_max_overflow",
-            "db_statement_timeout_ms",
-            "refresh_grace_seconds",
-        ):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{name.upper()} must not be negative (0: none)")
-        if self.metrics_token and len(self.metrics_token) < MIN_SECRET_LENGTH:
-            raise SettingsError(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters")
+        for declared in declared_settings(self):
+            check = declared.declaration.check
+            complaint = check(declared.value) if check else None
+            if complaint:
+                # The value itself is left out: it may be a secret.
+                raise SettingsError(f"{declared.variable} {complaint}")
         if self.metrics_enabled and not self.metrics_token and self.reachable_beyond_loopback:
             raise SettingsError(
                 "METRICS_TOKEN must be set when HOST is not a loopback address or a proxy"
@@ -171,86 +351,10 @@ class Settings:
         except ValueError:
             return True  # a host name: whatever it resolves to may be public
 
-    @property
-    def pool(self) -> PoolSettings:
-        return PoolSettings(
-            size=self.db_pool_size,
-            max_overflow=self.db_max_overflow,
-            timeout=self.db_pool_timeout,
-            recycle=self.db_pool_recycle,
-            connect_timeout=self.db_connect_timeout,
-            statement_timeout_ms=self.db_statement_timeout_ms,
-        )
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        defaults = cls()
-        return cls(
-            host=env.get("HOST", defaults.host),
-            port=_int(env, "PORT", defaults.port),
-            data_dir=Path(env.get("DATA_DIR", str(defaults.data_dir))),
-            database_url=env.get("DATABASE_URL", ""),
-            log_level=env.get("LOG_LEVEL", defaults.log_level).upper(),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes),
-            max_header_bytes=_int(env, "MAX_HEADER_BYTES", defaults.max_header_bytes),
-            max_header_count=_int(env, "MAX_HEADER_COUNT", defaults.max_header_count),
-            validate_responses=_bool(env, "VALIDATE_RESPONSES", defaults.validate_responses),
-            password_hash_profile=env.get("PASSWORD_HASH_PROFILE", defaults.password_hash_profile),
-            jwt_secret=env.get("JWT_SECRET", ""),
-            jwt_issuer=env.get("JWT_ISSUER", defaults.jwt_issuer),
-            jwt_audience=env.get("JWT_AUDIENCE", defaults.jwt_audience),
-            access_token_ttl_seconds=_int(
-                env, "ACCESS_TOKEN_TTL_SECONDS", defaults.access_token_ttl_seconds
-            ),
-            refresh_token_ttl_seconds=_int(
-                env, "REFRESH_TOKEN_TTL_SECONDS", defaults.refresh_token_ttl_seconds
-            ),
-            rate_limit=env.get("RATE_LIMIT", defaults.rate_limit),
-            login_rate_limit_per_account_and_client=env.get(
-                "LOGIN_RATE_LIMIT_PER_ACCOUNT_AND_CLIENT",
-                defaults.login_rate_limit_per_account_and_client,
-            ),
-            login_rate_limit_per_account=env.get(
-                "LOGIN_RATE_LIMIT_PER_ACCOUNT", defaults.login_rate_limit_per_account
-            ),
-            login_rate_limit_per_client=env.get(
-                "LOGIN_RATE_LIMIT_PER_CLIENT", defaults.login_rate_limit_per_client
-            ),
-            refresh_rate_limit_per_client=env.get(
-                "REFRESH_RATE_LIMIT_PER_CLIENT", defaults.refresh_rate_limit_per_client
-            ),
-            registration_rate_limit_per_client=env.get(
-                "REGISTRATION_RATE_LIMIT_PER_CLIENT", defaults.registration_rate_limit_per_client
-            ),
-            refresh_grace_seconds=_int(
-                env, "REFRESH_GRACE_SECONDS", defaults.refresh_grace_seconds
-            ),
-            redis_url=env.get("REDIS_URL", ""),
-            redis_timeout_ms=_int(env, "REDIS_TIMEOUT_MS", defaults.redis_timeout_ms),
-            cors_origins=_list(env, "CORS_ORIGINS"),
-            workers=_int(env, "WORKERS", defaults.workers),
-            graceful_timeout=_int(env, "GRACEFUL_TIMEOUT", defaults.graceful_timeout),
-            drain_seconds=_int(env, "DRAIN_SECONDS", defaults.drain_seconds),
-            keep_alive_timeout=_int(env, "KEEP_ALIVE_TIMEOUT", defaults.keep_alive_timeout),
-            request_read_timeout=_int(env, "REQUEST_READ_TIMEOUT", defaults.request_read_timeout),
-            forwarded_allow_ips=_list(env, "FORWARDED_ALLOW_IPS"),
-            db_pool_size=_int(env, "DB_POOL_SIZE", defaults.db_pool_size),
-            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", defaults.db_max_overflow),
-            db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", defaults.db_pool_timeout),
-            db_pool_recycle=_int(env, "DB_POOL_RECYCLE", defaults.db_pool_recycle),
-            db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT", defaults.db_connect_timeout),
-            db_statement_timeout_ms=_int(
-                env, "DB_STATEMENT_TIMEOUT_MS", defaults.db_statement_timeout_ms
-            ),
-            handler_queue_timeout=_int(
-                env, "HANDLER_QUEUE_TIMEOUT", defaults.handler_queue_timeout
-            ),
-            metrics_enabled=_bool(env, "METRICS_ENABLED", defaults.metrics_enabled),
-            metrics_token=env.get("METRICS_TOKEN", ""),
-            docs_ui_enabled=_bool(env, "DOCS_UI_ENABLED", defaults.docs_ui_enabled),
-            prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
-        )
+        """Every declared setting from `environ` (the process's environment by default)."""
+        return cls(**_read(os.environ if environ is None else environ, cls))
 
     def signing_secret(self) -> str:
         """JWT_SECRET, or the secret generated once into DATA_DIR (created on first use)."""
@@ -268,26 +372,83 @@ class Settings:
         return path.read_text(encoding="ascii").strip()
 
 
-def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+@dataclass(frozen=True)
+class DeclaredSetting:
+    """One row of the table: a field of Settings, or of a group inside it (`pool`), with its
+    value in the object it was read from."""
+
+    variable: str
+    kind: Any
+    value: Any
+    declaration: Declaration
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+def declared_settings(source: Any = None) -> Iterator[DeclaredSetting]:
+    """Every setting, in the order declared, with its value in `source` (default: the
+    defaults). A group's defaults are those its parent gives it."""
+    source = Settings() if source is None else source
+    hints = typing.get_type_hints(type(source))
+    for member in dataclasses.fields(source):
+        value = getattr(source, member.name)
+        declaration = member.metadata.get("setting")
+        if declaration is None:  # a group of settings, such as the pool's
+            yield from declared_settings(value)
+            continue
+        variable = declaration.variable or member.name.upper()
+        yield DeclaredSetting(variable, hints[member.name], value, declaration)
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    if raw.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if raw.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+def _read(env: Mapping[str, str], cls: type[Any]) -> dict[str, Any]:
+    """The settings of `cls` that `env` holds, parsed; each group whole, from its defaults."""
+    values: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for member in dataclasses.fields(cls):
+        declaration: Declaration | None = member.metadata.get("setting")
+        if declaration is None:
+            group = _read(env, hints[member.name])
+            group_defaults: Any = member.default
+            values[member.name] = dataclasses.replace(group_defaults, **group)
+            continue
+        variable = declaration.variable or member.name.upper()
+        raw = env.get(variable)
+        if raw is not None:
+            if declaration.normalise:
+                raw = declaration.normalise(raw)
+            values[member.name] = _parse(hints[member.name], variable, raw)
+    return values
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse(kind: Any, variable: str, raw: str) -> Any:
+    if kind is bool:
+        if raw.lower() in _TRUE | _FALSE:
+            return raw.lower() in _TRUE
+        raise SettingsError(f"{variable} must be true or false, not {raw!r}")
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{variable} must be a whole number, not {raw!r}") from None
+    if kind == tuple[str, ...]:
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    return kind(raw)  # str, Path
+
+
+def settings_table() -> str:
+    """The README's table of settings, as the declarations give it."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for declared in declared_settings():
+        shown = declared.declaration.shown_default or _shown(declared.value)
+        rows.append(f"| `{declared.variable}` | {shown} | {declared.declaration.description} |")
+    return "\n".join(rows) + "\n"
+
+
+def _shown(default: Any) -> str:
+    if default in ("", ()):
+        return "unset"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    return f"`{default}`"

@@ -17,11 +17,11 @@ from sqlalchemy.exc import OperationalError
 from taskapi.db import (
     CLIENT_GRACE_MS,
     Database,
-    PoolSettings,
     WriteWhileReadingError,
     create_engine_for,
 )
 from taskapi.models import User
+from taskapi.settings import PoolSettings
 from tests.conftest import postgres_server_url
 from tests.utils.tcp_proxy import TcpProxy
 

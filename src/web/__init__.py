@@ -4,4 +4,32 @@ Everything that turns Connexion's stock behaviour into ours lives here, in one p
 problems (every error as RFC 9457 problem+json), validation (every failing field, in plain words),
 request context (request ids, access logs, body limits), transactions (one unit of work per
 request) and responses (explicit content types, paging envelopes).
+
+What is built on Connexion 3.3's internals, and why (pyproject pins `connexion==3.3.*`;
+tests/test_connexion_fence.py fingerprints each internal below and fails naming the one that
+moved, so an upgrade is this checklist: re-read each changed one against ours):
+
+- `planned._PlannedValidationOperation` / `_PlannedValidationAPI` /
+  `PlannedRequestValidationMiddleware` (subclass `RequestValidationOperation` and its API, read
+  its `_operation`, `_validator_map`, `strict_validation`, `security_query_params`): build each
+  operation's URI parser, parameter validator, media-type table and body validators once, not
+  per request; compare media types lower-cased with their charset.
+- `planned._PlannedOperation`, `_PlannedApi`, `_PlannedASGIApp`, `PlannedAsyncApp` (replace
+  `AsyncOperation`, override `AsyncApi.make_operation` and `AsyncASGIApp.api_cls`, and skip
+  `AsyncApp.__init__` to set `_middleware_app` themselves): call each handler with
+  `prep_kwargs` and `AsyncResponseDecorator` as Connexion's `AsyncParameterDecorator` would, but
+  with its signature read once, no form parsed on requests without one, and synchronous handlers
+  on the app's own bounded threads (`HandlerThreads`) instead of anyio's.
+- `planned._ValidatedRequest` (subclasses `ConnexionRequest`): the handler gets the parameters
+  and body validation parsed, not a second parse.
+- `planned._PlannedBearerHandler` (caches `AbstractSecurityHandler._accepts_kwarg`): the token
+  function's signature is read once.
+- `planned.SwaggerUIOnItsPaths` (subclasses `SwaggerUIMiddleware`, reads the layout of its
+  `router`: one mount per API, one route per page): other requests skip the UI's router.
+- `validation.ContractParameterValidator` and `ContractJSONBodyValidator` (subclass
+  `ParameterValidator` and `AbstractRequestBodyValidator`, reading its `_schema`, `_required`
+  and `_insert_messages`; the latter replaces `JSONRequestBodyValidator`): every failing field
+  reported at once, bounded, in plain words; strict JSON; chunked bodies read.
+- `request_context` and `metrics` read `scope["extensions"]["connexion_routing"]["operation_id"]`
+  (set by `RoutingOperation`) to name the route in access logs and metrics.
 """

@@ -1,0 +1,132 @@
+"""The Connexion internals src/web/ builds on are the ones it was written against.
+
+taskapi.web subclasses and re-implements parts of Connexion 3.3 that are not its public API
+(the list, and why, is in src/web/__init__.py's docstring). An upgrade that changes any of them
+must be read against ours before it ships, so each is fingerprinted here by its source: a
+changed fingerprint fails naming the Connexion object that moved and the taskapi code that
+depends on it. After re-reading both, update the fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import re
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+from connexion.middleware.abstract import ROUTING_CONTEXT
+
+# Connexion object -> (fingerprint of its source, what in taskapi.web depends on it).
+FENCE: dict[str, tuple[str, str]] = {
+    "connexion.middleware.request_validation:RequestValidationOperation": (
+        "da1cdca1e7fa69be",
+        "planned._PlannedValidationOperation (re-implements __call__, reads _operation,"
+        " _validator_map, strict_validation, security_query_params)",
+    ),
+    "connexion.middleware.request_validation:RequestValidationAPI": (
+        "1c66b3c47e4a9972",
+        "planned._PlannedValidationAPI (make_operation's arguments)",
+    ),
+    "connexion.apps.asynchronous:AsyncOperation": (
+        "b8922d2613e3e145",
+        "planned._PlannedOperation (replaces it: the decorator chain it builds per request)",
+    ),
+    "connexion.apps.asynchronous:AsyncApi": (
+        "c1dd287a7f2d37b7",
+        "planned._PlannedApi (make_operation)",
+    ),
+    "connexion.apps.asynchronous:AsyncASGIApp": (
+        "320a610f5d38cf53",
+        "planned._PlannedASGIApp (api_cls, add_api)",
+    ),
+    "connexion.apps.asynchronous:AsyncApp.__init__": (
+        "9d75263c3e0bcc1c",
+        "planned.PlannedAsyncApp.__init__ (skips it: sets _middleware_app, calls AbstractApp)",
+    ),
+    "connexion.decorators.parameter:AsyncParameterDecorator": (
+        "583138b191d241e0",
+        "planned._PlannedOperation.__call__ (does what its wrapper does, signature read once)",
+    ),
+    "connexion.decorators.parameter:prep_kwargs": (
+        "540996f4a2d3322a",
+        "planned._PlannedOperation.__call__",
+    ),
+    "connexion.decorators.response:AsyncResponseDecorator": (
+        "6876625ab57aa47e",
+        "planned._PlannedOperation (wraps the handler with it)",
+    ),
+    "connexion.security:AbstractSecurityHandler._accepts_kwarg": (
+        "50c0a19d5115da3f",
+        "planned._PlannedBearerHandler (caches it)",
+    ),
+    "connexion.middleware.swagger_ui:SwaggerUIMiddleware": (
+        "e1b746adea49a615",
+        "planned.SwaggerUIOnItsPaths (reads router.routes' mounts; bypasses __call__)",
+    ),
+    "connexion.validators.parameter:ParameterValidator": (
+        "94476b7535287723",
+        "validation.ContractParameterValidator (re-implements validate, validate_request)",
+    ),
+    "connexion.validators.abstract:AbstractRequestBodyValidator": (
+        "7b78003dfab8bfaf",
+        "validation.ContractJSONBodyValidator (re-implements wrap_receive; reads _schema,"
+        " _required, _insert_messages)",
+    ),
+    "connexion.validators.json:JSONRequestBodyValidator": (
+        "b414730fe3032db5",
+        "validation.ContractJSONBodyValidator (replaces it for */*json)",
+    ),
+    "connexion.lifecycle:ConnexionRequest": (
+        "da68cd089b9a40b2",
+        "planned._ValidatedRequest (overrides path_params, query_params, json, get_body)",
+    ),
+    "connexion.middleware.routing:RoutingOperation": (
+        "dd3bf3ee5f7e25f4",
+        "request_context and metrics (read scope['extensions']['connexion_routing']"
+        "['operation_id'])",
+    ),
+}
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def resolve(target: str) -> Any:
+    module_name, _, attribute_path = target.partition(":")
+    found: Any = importlib.import_module(module_name)
+    for attribute in attribute_path.split("."):
+        found = inspect.getattr_static(found, attribute)
+    return found.__func__ if isinstance(found, staticmethod | classmethod) else found
+
+
+def fingerprint(target: str) -> str:
+    # Whitespace-insensitive: a reformatted release does not count as a change.
+    source = re.sub(r"\s+", " ", inspect.getsource(resolve(target))).strip()
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("target", FENCE)
+def test_connexion_internal_is_as_taskapi_web_expects(target: str) -> None:
+    expected, dependant = FENCE[target]
+
+    assert fingerprint(target) == expected, (
+        f"{target} changed in connexion {version('connexion')}: re-read it against"
+        f" taskapi.web.{dependant}, then update its fingerprint in {Path(__file__).name}"
+    )
+
+
+def test_the_routing_extension_keeps_its_name() -> None:
+    assert ROUTING_CONTEXT == "connexion_routing"
+
+
+def test_installed_connexion_is_the_pinned_minor_version() -> None:
+    dependencies = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    pin = next(d for d in dependencies if d.startswith("connexion"))
+    minor = pin.partition("==")[2].removesuffix(".*")
+
+    assert minor == "3.3"
+    assert version("connexion").startswith(f"{minor}.")

@@ -146,7 +146,7 @@ class Database:
         WriteWhileReadingError.
 
         On PostgreSQL its statements run without BEGIN and COMMIT (autocommit), which saves
-        two round trips per unit of work: ~11% of the CPU of a request that gets one task.
+        two round trips per unit of work (README, "What makes taskapi fast", has the saving).
         They see what they would see in a transaction: at READ COMMITTED, PostgreSQL's
         default, each statement of a transaction takes its own snapshot anyway. SQLite keeps
         its transaction, whose one snapshot costs no round trip.

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-from taskapi.web.request_id import current_request_id
+from taskapi.request_id import current_request_id
 
 REDACTED = "[REDACTED]"
 

@@ -220,8 +220,8 @@ class BalancedWorkers(Multiprocess):
     """Uvicorn's supervisor, each worker listening on a socket of its own.
 
     With uvicorn's one shared socket, whichever worker wakes first accepts a whole burst of new
-    connections, and keep-alive clients then stay where they landed: the soak and the bench saw
-    one worker at ~90% CPU beside an idle one. Sockets bound with SO_REUSEPORT let the kernel
+    connections, and keep-alive clients then stay where they landed: one worker busy beside an
+    idle one (docs/deployment.md, "Serving"). Sockets bound with SO_REUSEPORT let the kernel
     spread connections across workers instead. A worker that uvicorn starts later (after one
     died, or on SIGHUP) listens on every socket, so none is left unserved.
     """

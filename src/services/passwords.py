@@ -28,8 +28,8 @@ def use_password_profile(name: str) -> None:
     _dummy_hash = _hasher.hash("no account has this password")
 
 
-# zxcvbn's own bound: its matching grows faster than the length, and 72 characters take at
-# most ~40 ms (README, "Password policy"); what lies beyond only adds strength.
+# zxcvbn's own bound: its matching grows faster than the length, and 72 characters stay
+# within a bounded time (README, "Password policy", has it); what lies beyond only adds strength.
 _STRENGTH_CHECKED_CHARACTERS = 72
 # zxcvbn's "safely unguessable" (about 10^8 guesses or more): offline attacks on a slow hash.
 _MINIMUM_SCORE = 3

@@ -264,7 +264,8 @@ def _in_thread(handler: Callable[..., Any], threads: HandlerThreads) -> Callable
     variables).
 
     asyncio's executor rather than Starlette's `run_in_threadpool`: anyio's hop, with its
-    capacity limiter and cancel scope, measured 40 µs per call under load against 15 µs.
+    capacity limiter and cancel scope, costs more than twice as much per call under load
+    (README, "What makes taskapi fast").
     """
 
     async def call(**kwargs: Any) -> Any:
@@ -307,9 +308,9 @@ class PlannedAsyncApp(AsyncApp):  # type: ignore[misc]
     Synchronous handlers run on `handler_threads` threads of the app's own. Size them to the
     database pool: a handler holds a connection for its whole call, so more threads than
     connections only add threads that wait for one, while they contend for the GIL with those
-    at work. Starlette's 40 threads on a pool of 10 nearly doubled p99 (one worker on PostgreSQL,
-    32 connections, get one task: ~350 ms against ~190 ms), and 4 threads shortened the tail of
-    10 again (docs/deployment.md, "Sizing").
+    at work: Starlette's 40 threads on a pool of 10 nearly doubled p99, and 4 threads shortened
+    the tail of 10 again (the figures: README, "What makes taskapi fast", and
+    docs/deployment.md, "Sizing").
     """
 
     def __init__(

@@ -24,8 +24,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from taskapi import errors
+from taskapi.request_id import current_request_id
 from taskapi.web.headers import shortened
-from taskapi.web.request_id import current_request_id
 from taskapi.web.routes import AllowedMethods
 from taskapi.web.security import www_authenticate
 

@@ -15,6 +15,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from taskapi.request_id import REQUEST_ID_HEADER, begin_request, end_request
 from taskapi.web.headers import over_limits, shortened
 from taskapi.web.problems import (
     INTERNAL_DETAIL,
@@ -25,7 +26,6 @@ from taskapi.web.problems import (
     ProblemType,
     send_problem,
 )
-from taskapi.web.request_id import REQUEST_ID_HEADER, begin_request, end_request
 from taskapi.web.security import security_headers
 
 access_logger = logging.getLogger("taskapi.access")

@@ -45,7 +45,7 @@ ON_A_THREAD_BYTES = 64 * 1024
 class CheckedParameters:
     """The values only, not the request they came from: a request holds the scope, so the
     scope holding the request would make every request's objects a reference cycle, left for
-    the garbage collector (whose pauses reached 60 ms under load) instead of freed at once."""
+    the garbage collector (whose pauses stall every request in flight) instead of freed at once."""
 
     path_params: dict[str, Any]
     query_params: dict[str, Any]

@@ -22,7 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from taskapi.db import Database
 from taskapi.services.auth import AuthPolicy
 from taskapi.services.credential_throttle import CredentialLimits, CredentialThrottle
-from taskapi.services.passwords import use_password_profile
+from taskapi.services.passwords import Passwords
 from taskapi.services.throttle import Throttle, rate_limit, rate_limits
 from taskapi.services.tokens import TokenIssuer
 from taskapi.serving import DRAIN_STATE_KEY, Drain
@@ -55,6 +55,7 @@ def auth_policy(settings: Settings) -> AuthPolicy:
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         ),
         throttle=throttle,
+        passwords=Passwords(settings.password_hash_profile),
         credentials=CredentialThrottle(
             throttle,
             CredentialLimits(
@@ -120,7 +121,6 @@ def unthrottled_paths(spec: dict[str, Any]) -> frozenset[str]:
 
 def create_app(settings: Settings, *, database: Database | None = None) -> PlannedAsyncApp:
     """Build the ASGI app. `database` defaults to one connected to `settings.database_url`."""
-    use_password_profile(settings.password_hash_profile)
     policy = auth_policy(settings)
     db = (
         database

@@ -19,7 +19,7 @@ from taskapi.migrations import upgrade_to_head
 from taskapi.models import Role
 from taskapi.services import audit, users
 from taskapi.services.housekeeping import EXPIRING, purge_batch
-from taskapi.services.passwords import use_password_profile
+from taskapi.services.passwords import Passwords
 from taskapi.serving import serve
 from taskapi.settings import Settings
 
@@ -39,7 +39,7 @@ def create_admin(settings: Settings, args: argparse.Namespace) -> None:
 
     The API can never grant the admin role; this command, run by an operator, is the only way.
     """
-    use_password_profile(settings.password_hash_profile)
+    passwords = Passwords(settings.password_hash_profile)
     database = Database.connect(settings.database_url)
     try:
         with database.transaction() as session:
@@ -50,7 +50,9 @@ def create_admin(settings: Settings, args: argparse.Namespace) -> None:
                     email=args.email, name=args.name, age=args.age, password=_new_password(args)
                 )
                 try:
-                    user = users.create(session=session, user_in=user_in, role=Role.ADMIN)
+                    user = users.create(
+                        session=session, passwords=passwords, user_in=user_in, role=Role.ADMIN
+                    )
                 except InvalidFieldError as refused:
                     raise SystemExit(refused.detail) from None
             audit.record("admin.granted", outcome="success", actor="operator", target=str(user.id))

@@ -14,6 +14,7 @@ from taskapi.db import Database
 from taskapi.models import IdempotentRequest, RefreshToken, User
 from taskapi.services import users
 from tests.utils.factories import user_payload
+from tests.utils.policies import PASSWORDS
 
 NOW = datetime.now(UTC)
 
@@ -23,7 +24,9 @@ def owner(engine: Engine) -> Iterator[User]:
     """A committed user (purge commits for real); deleted, with its rows, at the end."""
     database = Database(engine)
     with database.transaction() as session:
-        user = users.create(session=session, user_in=users.UserCreate(**user_payload()))
+        user = users.create(
+            session=session, passwords=PASSWORDS, user_in=users.UserCreate(**user_payload())
+        )
     yield user
     with database.transaction() as session:
         session.delete(session.get(User, user.id))
@@ -45,9 +48,7 @@ def replay(owner: User, *, age: timedelta) -> IdempotentRequest:
         operation="tasks.create_task",
         key=uuid.uuid4().hex,
         fingerprint="0" * 64,
-        status=201,
-        headers={},
-        body={},
+        reply={"status": 201, "headers": {}, "body": {}},
         created_at=NOW - age,
     )
 

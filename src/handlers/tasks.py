@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
-from connexion import request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -15,7 +11,6 @@ from taskapi.models import Task, User
 from taskapi.services import tasks
 from taskapi.services.pagination import PageRequest
 from taskapi.web.conditional import etag, expected_version, still_fresh
-from taskapi.web.idempotency import idempotent_reply
 from taskapi.web.problems import FieldError, RequestValidationError
 from taskapi.web.responses import empty_reply, json_reply, page_reply, slice_reply, timestamp
 
@@ -36,49 +31,49 @@ def task_resource(task: Task) -> dict[str, Any]:
     }
 
 
-def create_task(*, session: Session, current_user: User, body: dict[str, Any]) -> Response:
-    def create() -> Response:
-        task_in = tasks.TaskCreate(**_typed(body))
-        task = tasks.create(session=session, owner_id=current_user.id, task_in=task_in)
-        location = f"{request.url.path}/{task.id}"
-        return _task_reply(task, status=201, headers={"Location": location})
-
-    return idempotent_reply(
-        session=session,
-        owner_id=current_user.id,
-        operation="tasks.create_task",
-        key=request.headers.get("Idempotency-Key"),
-        request_body=body,
-        respond=create,
-    )
+def create_task(
+    *, session: Session, current_user: User, request_path: str, body: dict[str, Any]
+) -> Response:
+    task_in = tasks.TaskCreate(**_typed(body))
+    task = tasks.create(session=session, owner_id=current_user.id, task_in=task_in)
+    return _task_reply(task, status=201, headers={"Location": f"{request_path}/{task.id}"})
 
 
-def get_task(*, session: Session, current_user: User, task_id: str) -> Response:
+def get_task(
+    *, session: Session, current_user: User, if_none_match: str | None, task_id: str
+) -> Response:
     task = tasks.get(session=session, owner_id=current_user.id, task_id=task_id)
-    if still_fresh(request.headers.get("If-None-Match"), etag(task.version)):
+    if still_fresh(if_none_match, etag(task.version)):
         return empty_reply(status=304, headers={"ETag": etag(task.version)})
     return _task_reply(task)
 
 
 def update_task(
-    *, session: Session, current_user: User, task_id: str, body: dict[str, Any]
+    *,
+    session: Session,
+    current_user: User,
+    if_match: str | None,
+    task_id: str,
+    body: dict[str, Any],
 ) -> Response:
     task = tasks.update(
         session=session,
         owner_id=current_user.id,
         task_id=task_id,
         changes=_typed(body),
-        expected_version=expected_version(request.headers.get("If-Match")),
+        expected_version=expected_version(if_match),
     )
     return _task_reply(task)
 
 
-def delete_task(*, session: Session, current_user: User, task_id: str) -> Response:
+def delete_task(
+    *, session: Session, current_user: User, if_match: str | None, task_id: str
+) -> Response:
     tasks.delete(
         session=session,
         owner_id=current_user.id,
         task_id=task_id,
-        expected_version=expected_version(request.headers.get("If-Match")),
+        expected_version=expected_version(if_match),
     )
     return empty_reply()
 
@@ -88,6 +83,7 @@ def list_tasks(
     session: Session,
     current_user: User,
     cursor_secret: bytes,
+    request_path: str,
     sort: str,
     limit: int,
     page: int | None = None,
@@ -102,66 +98,21 @@ def list_tasks(
 ) -> Response:
     if page is not None and cursor is not None:
         raise RequestValidationError([FieldError("/query/cursor", "cannot be combined with page")])
-    filters = {"status": status, "priority": priority, "tag": tag, "q": q}
-    filters |= {"due_before": due_before, "due_after": due_after, "owner_id": owner_id}
+    criteria: dict[str, Any] = {"status": status, "priority": priority, "tag": tag, "q": q}
+    criteria |= {"due_before": due_before, "due_after": due_after, "owner_id": owner_id}
+    listing = tasks.listing(session=session, actor=current_user, sort=sort, **criteria)
     # Links repeat every criterion given, so following them walks the same listing.
-    criteria = {name: value for name, value in filters.items() if value is not None}
-    listing = _Listing(
-        owner=tasks.listing_owner(session=session, actor=current_user, owner_id=owner_id),
-        filters=tasks.TaskFilters(
-            statuses=tuple(status or ()),
-            priority=priority,
-            tag=tag,
-            due_before=date.fromisoformat(due_before) if due_before else None,
-            due_after=date.fromisoformat(due_after) if due_after else None,
-            q=q,
-        ),
-        sort=tasks.TaskSort(sort),
-        criteria={**criteria, "sort": sort},
-    )
+    query = {name: value for name, value in {**criteria, "sort": sort}.items() if value is not None}
     if cursor is None:
-        return _page(session, listing, PageRequest(page=page or 1, limit=limit))
-    return _slice(session, listing, limit=limit, cursor=cursor, secret=cursor_secret)
-
-
-@dataclass(frozen=True)
-class _Listing:
-    owner: uuid.UUID
-    filters: tasks.TaskFilters
-    sort: tasks.TaskSort
-    criteria: dict[str, Any]
-
-
-def _page(session: Session, listing: _Listing, page: PageRequest) -> Response:
-    found = tasks.get_all(
-        session=session,
-        owner_id=listing.owner,
-        filters=listing.filters,
-        sort=listing.sort,
-        page=page,
-    )
-    return page_reply(found, path=request.url.path, query=listing.criteria, shape=task_resource)
-
-
-def _slice(
-    session: Session, listing: _Listing, *, limit: int, cursor: str, secret: bytes
-) -> Response:
-    found = tasks.get_all_after(
-        session=session,
-        owner_id=listing.owner,
-        filters=listing.filters,
-        sort=listing.sort,
-        limit=limit,
-        after=cursor or None,  # an empty cursor starts the walk
-        secret=secret,
+        numbered = PageRequest(page=page or 1, limit=limit)
+        found = tasks.get_all(session=session, listing=listing, page=numbered)
+        return page_reply(found, path=request_path, query=query, shape=task_resource)
+    after = cursor or None  # an empty cursor starts the walk
+    sliced = tasks.get_all_after(
+        session=session, listing=listing, limit=limit, after=after, secret=cursor_secret
     )
     return slice_reply(
-        found,
-        path=request.url.path,
-        query=listing.criteria,
-        limit=limit,
-        cursor=cursor,
-        shape=task_resource,
+        sliced, path=request_path, query=query, limit=limit, cursor=cursor, shape=task_resource
     )
 
 
@@ -175,5 +126,4 @@ def _task_reply(
 
 def _typed(body: dict[str, Any]) -> dict[str, Any]:
     """The body with its dates as dates (the spec has already checked their form)."""
-    due = body.get("due_date")
-    return {**body, "due_date": date.fromisoformat(due)} if isinstance(due, str) else body
+    return {**body, "due_date": tasks.parse_date(body["due_date"])} if "due_date" in body else body

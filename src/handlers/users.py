@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion import request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -29,12 +28,12 @@ def user_resource(user: User) -> dict[str, Any]:
 
 
 def create_user(
-    *, session: Session, auth: AuthPolicy, client: str, body: dict[str, Any]
+    *, session: Session, auth: AuthPolicy, client: str, request_path: str, body: dict[str, Any]
 ) -> Response:
     user = users.register(
         session=session, policy=auth, user_in=users.UserCreate(**body), client=client
     )
-    location = f"{request.url.path}/{user.id}"
+    location = f"{request_path}/{user.id}"
     return json_reply(user_resource(user), status=201, headers={"Location": location})
 
 
@@ -44,7 +43,13 @@ def get_user(*, session: Session, current_user: User, user_id: str) -> Response:
 
 
 def list_users(
-    *, session: Session, current_user: User, page: int, limit: int, sort: str
+    *,
+    session: Session,
+    current_user: User,
+    request_path: str,
+    page: int,
+    limit: int,
+    sort: str,
 ) -> Response:
     found = users.get_all(
         session=session,
@@ -52,7 +57,7 @@ def list_users(
         page=PageRequest(page=page, limit=limit),
         sort=users.UserSort(sort),
     )
-    return page_reply(found, path=request.url.path, query={"sort": sort}, shape=user_resource)
+    return page_reply(found, path=request_path, query={"sort": sort}, shape=user_resource)
 
 
 def delete_user(*, session: Session, current_user: User, user_id: str) -> Response:

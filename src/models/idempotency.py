@@ -1,5 +1,5 @@
-"""Responses remembered under a client's Idempotency-Key, so a retried request is answered
-the same way instead of acting twice."""
+"""Replies remembered under a client's Idempotency-Key, so a retried request is answered the
+same way instead of acting twice."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ class IdempotentRequest(Base):
     key: Mapped[str] = mapped_column(String(255))
     # SHA-256 of the canonical request body: the same key with another body is refused.
     fingerprint: Mapped[str] = mapped_column(String(64))
-    status: Mapped[int]
-    headers: Mapped[dict[str, Any]] = mapped_column(JSON)
-    body: Mapped[Any] = mapped_column(JSON)
+    # The reply, as data whose shape the web layer gives it (taskapi.web.idempotency).
+    reply: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)

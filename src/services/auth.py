@@ -14,7 +14,7 @@ from taskapi.errors import AuthenticationError, StolenTokenError
 from taskapi.models import RefreshToken, User
 from taskapi.services import audit
 from taskapi.services.credential_throttle import CredentialThrottle
-from taskapi.services.passwords import hash_password, needs_rehash, verify_password
+from taskapi.services.passwords import Passwords
 from taskapi.services.throttle import Throttle, client_bucket
 from taskapi.services.tokens import AccessClaims, TokenIssuer, hash_refresh_token, new_refresh_token
 from taskapi.services.users import normalise_email
@@ -27,6 +27,7 @@ class AuthPolicy:
     tokens: TokenIssuer
     throttle: Throttle
     credentials: CredentialThrottle
+    passwords: Passwords
     refresh_limit_per_client: RateLimitItem
     registration_limit_per_client: RateLimitItem
     # A used refresh token presented again this soon, from the same client, is a race (two
@@ -56,7 +57,7 @@ def login(
     email = normalise_email(email)
     policy.credentials.check(account=email, client=client)
     user = session.scalar(select(User).where(User.email == email))
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    if not policy.passwords.verify(user.password_hash if user else None, password) or user is None:
         policy.credentials.failed(account=email, client=client)
         audit.record("login", outcome="failure", account=email, client=client)
         raise AuthenticationError(_BAD_CREDENTIALS)
@@ -68,8 +69,8 @@ def login(
     if user is None or user.password_hash != verified_hash:
         raise AuthenticationError(_BAD_CREDENTIALS)
     policy.credentials.succeeded(account=email, client=client)
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if policy.passwords.needs_rehash(user.password_hash):
+        user.password_hash = policy.passwords.hash(password)
     audit.record("login", outcome="success", actor=str(user.id), client=client)
     return _issue_pair(
         session=session,

@@ -1,5 +1,9 @@
-"""Idempotency keys: the first response to a request is remembered, and a retry with the same
-key (within 24 hours) gets that response again instead of acting twice."""
+"""Idempotency keys: the first reply to a request is remembered, and a retry with the same key
+(within 24 hours) gets that reply again instead of acting twice.
+
+The reply is opaque data to these rules (the web layer gives it its shape); what they guarantee
+is which request may claim a key, and that a key names one request.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +25,11 @@ from taskapi.models.base import utc_now
 WINDOW = timedelta(hours=24)
 
 
-@dataclass(frozen=True, kw_only=True)
-class StoredResponse:
-    status: int
-    headers: dict[str, str]
-    body: Any
+@dataclass(frozen=True)
+class Remembered:
+    """The reply remembered for a key, as it was given to `remember`."""
+
+    reply: Any
 
 
 def fingerprint(body: Any) -> str:
@@ -35,12 +39,12 @@ def fingerprint(body: Any) -> str:
 
 def claim(
     *, session: Session, owner_id: uuid.UUID, operation: str, key: str, request_fingerprint: str
-) -> IdempotentRequest | StoredResponse:
-    """Either the response remembered for this key (to replay), or a fresh claim on the key
-    (to `remember` the response in, in the same transaction as the work it answers).
+) -> IdempotentRequest | Remembered:
+    """Either the reply remembered for this key (to replay), or a fresh claim on the key (to
+    `remember` the reply in, in the same transaction as the work it answers).
 
     Concurrent requests with one key are serialised by the unique constraint: the second waits
-    for the first to commit, then replays its response. Raises IdempotencyKeyReusedError when
+    for the first to commit, then replays its reply. Raises IdempotencyKeyReusedError when
     the key was used within the window for a request with another body.
     """
     stored = _find(session=session, owner_id=owner_id, operation=operation, key=key)
@@ -50,9 +54,7 @@ def claim(
             operation=operation,
             key=key,
             fingerprint=request_fingerprint,
-            status=0,
-            headers={},
-            body=None,
+            reply=None,
         )
         try:
             with session.begin_nested():
@@ -64,13 +66,12 @@ def claim(
                 raise
     if stored.fingerprint != request_fingerprint:
         raise IdempotencyKeyReusedError("This Idempotency-Key was used with a different request.")
-    return StoredResponse(status=stored.status, headers=dict(stored.headers), body=stored.body)
+    return Remembered(stored.reply)
 
 
-def remember(
-    *, session: Session, record: IdempotentRequest, status: int, headers: dict[str, str], body: Any
-) -> None:
-    record.status, record.headers, record.body = status, headers, body
+def remember(*, session: Session, record: IdempotentRequest, reply: Any) -> None:
+    """Keep `reply` (JSON data) under the key `record` claimed."""
+    record.reply = reply
     session.flush()
 
 

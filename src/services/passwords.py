@@ -15,17 +15,30 @@ PROFILES = {
     "CHEAPEST": profiles.CHEAPEST,
 }
 
-_hasher = PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
-# Checked against when the account does not exist, so that a wrong email costs as much time
-# as a wrong password and response times do not reveal which accounts exist.
-_dummy_hash = _hasher.hash("no account has this password")
 
+class Passwords:
+    """Hashing at one cost profile (PASSWORD_HASH_PROFILE), built once at start-up and handed
+    to the services that need it (in the AuthPolicy)."""
 
-def use_password_profile(name: str) -> None:
-    """Choose the hashing cost for this process; called once at start-up."""
-    global _hasher, _dummy_hash  # noqa: PLW0603 - process-wide configuration, like logging
-    _hasher = PasswordHasher.from_parameters(PROFILES[name])
-    _dummy_hash = _hasher.hash("no account has this password")
+    def __init__(self, profile: str = "RFC_9106_LOW_MEMORY") -> None:
+        self._hasher = PasswordHasher.from_parameters(PROFILES[profile])
+        # Checked against when the account does not exist, so that a wrong email costs as much
+        # time as a wrong password and response times do not reveal which accounts exist.
+        self._dummy_hash = self._hasher.hash("no account has this password")
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """Whether `password` matches; with no hash, spends the same time and answers False."""
+        try:
+            matches = self._hasher.verify(password_hash or self._dummy_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        return matches and password_hash is not None
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
 
 
 # zxcvbn's own bound: its matching grows faster than the length, and 72 characters stay
@@ -62,19 +75,3 @@ def check_policy(password: str, *, field: str, email: str, name: str) -> None:
         reason = "is too easy to guess" + (f" ({warning})" if warning else "")
         reason += "; a few uncommon words together make a strong password"
     raise InvalidFieldError(f"The password {reason}.", field=field)
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """Whether `password` matches; with no hash, spends the same time and answers False."""
-    try:
-        return _hasher.verify(password_hash or _dummy_hash, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)

@@ -86,6 +86,49 @@ class TaskFilters:
         return not any(getattr(self, field.name) for field in fields(self))
 
 
+@dataclass(frozen=True, kw_only=True)
+class TaskListing:
+    """One listing as a client asks for it: whose tasks, which of them, in what order."""
+
+    owner_id: uuid.UUID
+    filters: TaskFilters
+    sort: TaskSort
+
+
+def listing(
+    *,
+    session: Session,
+    actor: User,
+    sort: str,
+    owner_id: str | None = None,
+    status: Sequence[str] | None = None,
+    priority: str | None = None,
+    tag: str | None = None,
+    due_before: str | None = None,
+    due_after: str | None = None,
+    q: str | None = None,
+) -> TaskListing:
+    """The listing `actor` asks for with the contract's parameters (already validated; dates
+    as RFC 3339 full-dates). Raises as `listing_owner` does."""
+    return TaskListing(
+        owner_id=listing_owner(session=session, actor=actor, owner_id=owner_id),
+        filters=TaskFilters(
+            statuses=tuple(status or ()),
+            priority=priority,
+            tag=tag,
+            due_before=parse_date(due_before),
+            due_after=parse_date(due_after),
+            q=q,
+        ),
+        sort=TaskSort(sort),
+    )
+
+
+def parse_date(value: str | date | None) -> date | None:
+    """A date the contract has checked (`format: date`) as a date: the one place they are read."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
 # The merge-patch fields `update` accepts; None removes the optional ones.
 UPDATABLE_FIELDS = frozenset({"title", "description", "status", "priority", "due_date", "tags"})
 
@@ -184,38 +227,25 @@ def delete(
     task_counts.adjust(session=session, owner_id=owner_id, by=-1)
 
 
-def get_all(
-    *,
-    session: Session,
-    owner_id: uuid.UUID,
-    filters: TaskFilters,
-    sort: TaskSort,
-    page: PageRequest,
-) -> Page[Task]:
-    """One numbered page of the owner's tasks that pass `filters`, in `sort` order.
+def get_all(*, session: Session, listing: TaskListing, page: PageRequest) -> Page[Task]:
+    """One numbered page of the owner's tasks that pass the listing's filters, in its order.
 
     Ties are broken by id in the sort's direction, so pages never overlap while the data holds
     still. Priority sorts by urgency (low < medium < high < urgent). A task without a due date
     sorts after every dated one by due_date, and before every one by -due_date (as if due at
     the end of time), on SQLite and PostgreSQL alike.
     """
-    query = _listing(owner_id, filters).order_by(*_KEYSETS[sort].order_by())
+    owner_id, filters = listing.owner_id, listing.filters
+    query = _listing(owner_id, filters).order_by(*_KEYSETS[listing.sort].order_by())
     # Every task of the owner is listed: their kept count is the total (no COUNT needed).
     total = task_counts.get(session=session, owner_id=owner_id) if filters.select_all else None
     return fetch_page(session=session, query=query, page=page, total=total)
 
 
 def get_all_after(
-    *,
-    session: Session,
-    owner_id: uuid.UUID,
-    filters: TaskFilters,
-    sort: TaskSort,
-    limit: int,
-    after: str | None,
-    secret: bytes,
+    *, session: Session, listing: TaskListing, limit: int, after: str | None, secret: bytes
 ) -> Slice[Task]:
-    """Up to `limit` of the owner's tasks that pass `filters`, in `sort` order (as `get_all`),
+    """Up to `limit` of the listing's tasks, in its order (as `get_all`),
     starting after the cursor `after` (from the first when None), with the cursor of the next
     slice (None at the end).
 
@@ -225,12 +255,12 @@ def get_all_after(
     """
     return fetch_slice(
         session=session,
-        query=_listing(owner_id, filters),
-        keyset=_KEYSETS[sort],
+        query=_listing(listing.owner_id, listing.filters),
+        keyset=_KEYSETS[listing.sort],
         limit=limit,
         after=after,
         secret=secret,
-        scope=_scope(owner_id, filters),
+        scope=_scope(listing.owner_id, listing.filters),
     )
 
 

@@ -17,7 +17,7 @@ from taskapi.models import RefreshToken, Role, User
 from taskapi.models.base import utc_now
 from taskapi.services import audit
 from taskapi.services.pagination import Page, PageRequest, fetch_page
-from taskapi.services.passwords import check_policy, hash_password, verify_password
+from taskapi.services.passwords import Passwords, check_policy
 from taskapi.services.throttle import client_bucket
 
 if TYPE_CHECKING:
@@ -59,12 +59,14 @@ def register(*, session: Session, policy: AuthPolicy, user_in: UserCreate, clien
     policy.throttle.hit(
         policy.registration_limit_per_client, "register-client", client_bucket(client)
     )
-    user = create(session=session, user_in=user_in)
+    user = create(session=session, passwords=policy.passwords, user_in=user_in)
     audit.record("user.registered", outcome="success", actor=str(user.id), client=client)
     return user
 
 
-def create(*, session: Session, user_in: UserCreate, role: Role = Role.USER) -> User:
+def create(
+    *, session: Session, passwords: Passwords, user_in: UserCreate, role: Role = Role.USER
+) -> User:
     """Create a user, with the `user` role unless told otherwise (only `taskapi create-admin`
     does; no API input can choose a role).
 
@@ -80,7 +82,7 @@ def create(*, session: Session, user_in: UserCreate, role: Role = Role.USER) -> 
         name=user_in.name.strip(),
         age=user_in.age,
         role=role.value,
-        password_hash=hash_password(user_in.password),
+        password_hash=passwords.hash(user_in.password),
     )
     try:
         # The savepoint keeps the outer transaction usable if the unique constraint fires.
@@ -151,7 +153,7 @@ def update(
             policy=policy, user=user, password=changes.current_password, client=client
         )
         check_policy(changes.password, field="password", email=user.email, name=user.name)
-        user.password_hash = hash_password(changes.password)
+        user.password_hash = policy.passwords.hash(changes.password)
         _revoke_all_tokens(session=session, user=user)
         audit.record("user.password_changed", outcome="success", actor=str(user.id), client=client)
     session.flush()
@@ -183,7 +185,7 @@ def check_current_password(*, policy: AuthPolicy, user: User, password: str, cli
     """Raise InvalidFieldError when `password` is not the user's, counting the failure on the
     credential throttle (the one in front of login too)."""
     policy.credentials.check(account=user.email, client=client)
-    if not verify_password(user.password_hash, password):
+    if not policy.passwords.verify(user.password_hash, password):
         policy.credentials.failed(account=user.email, client=client)
         audit.record("user.current_password", outcome="failure", actor=str(user.id), client=client)
         raise InvalidFieldError("The current password is wrong.", field="current_password")

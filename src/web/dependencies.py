@@ -9,33 +9,105 @@ for collaborators by naming keyword parameters, which this module supplies:
 - `current_user`: the account the verified bearer token speaks for, loaded in that session
   (and locked until it ends, when the unit of work writes);
 - `access_claims`: that token's claims (its session id, for logout);
-- `auth`: the authentication policy (token issuer, throttle, limits);
+- `auth`: the authentication policy (token issuer, throttle, limits, password hashing);
 - `client`: the client's address, for per-client limits;
-- `cursor_secret`: the key that signs page cursors.
+- `cursor_secret`: the key that signs page cursors;
+- `request_path`: the path the request was sent to (for `Location` and page links);
+- `if_match`, `if_none_match`, `authorization`: those request headers, or None;
+- `metrics`, `drain`: the app's metrics and its shutdown drain.
+
+`PROVIDERS` below is that list, the one place each comes from: no handler or service reads
+`connexion.request`, the scope or a module global (tests/test_handler_inputs.py checks it).
+An operation whose spec declares the `Idempotency-Key` header also gets its replies replayed
+(`taskapi.web.idempotency`), keyed by its operationId, without its handler knowing.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from connexion.context import context, scope
+from connexion.context import context, operation, scope
 from connexion.resolver import RelativeResolver
 from connexion.utils import get_function_from_name
 from sqlalchemy.orm import Session
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from taskapi.db import Database
 from taskapi.errors import DomainError
+from taskapi.models import User
 from taskapi.services import auth
 from taskapi.services.tokens import AccessClaims
+from taskapi.serving import DRAIN_STATE_KEY
+from taskapi.web.idempotency import IDEMPOTENCY_KEY_HEADER, replayed
+from taskapi.web.metrics import METRICS_STATE_KEY
 
 HANDLERS_PACKAGE = "taskapi.handlers"
-INJECTED = frozenset(
-    {"session", "current_user", "access_claims", "auth", "client", "cursor_secret"}
-)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class _Call:
+    """One call of a handler: its request, and the unit of work it runs in (None for an
+    asynchronous handler, which never touches the database)."""
+
+    scope: Scope
+    session: Session | None
+    policy: auth.AuthPolicy
+    cursor_secret: bytes
+    writes: bool
+    headers: Headers = field(init=False)
+    _user: User | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.headers = Headers(scope=self.scope)
+
+    def unit_of_work(self) -> Session:
+        assert self.session is not None, "asynchronous handlers get no session"
+        return self.session
+
+    def current_user(self) -> User:
+        """The account the verified bearer token speaks for, loaded (once) in the session."""
+        if self._user is None:
+            self._user = auth.authenticate(
+                session=self.unit_of_work(), claims=_claims(), for_writing=self.writes
+            )
+        return self._user
+
+
+def _claims() -> AccessClaims:
+    # Connexion's security layer verified the token and left its claims here.
+    claims: AccessClaims = context["token_info"]["claims"]
+    return claims
+
+
+def _client(call: _Call) -> str:
+    client = call.scope.get("client")
+    return client[0] if client else "unknown"
+
+
+# Every name a handler may ask for, and where its value comes from: the one table.
+PROVIDERS: Mapping[str, Callable[[_Call], Any]] = {
+    "session": _Call.unit_of_work,
+    "current_user": _Call.current_user,
+    "access_claims": lambda _call: _claims(),
+    "auth": lambda call: call.policy,
+    "cursor_secret": lambda call: call.cursor_secret,
+    "client": _client,
+    "request_path": lambda call: call.scope["path"],
+    "if_match": lambda call: call.headers.get("if-match"),
+    "if_none_match": lambda call: call.headers.get("if-none-match"),
+    "authorization": lambda call: call.headers.get("authorization"),
+    "metrics": lambda call: call.scope["state"][METRICS_STATE_KEY],
+    "drain": lambda call: call.scope["state"][DRAIN_STATE_KEY],
+}
+INJECTED = frozenset(PROVIDERS)
+# What needs the unit of work; an asynchronous handler may ask for anything else.
+_NEEDS_SESSION = frozenset({"session", "current_user"})
 
 
 def with_dependencies(
@@ -45,22 +117,41 @@ def with_dependencies(
     policy: auth.AuthPolicy,
     cursor_secret: bytes,
 ) -> Callable[..., Any]:
+    """`handler` given what it names from PROVIDERS, inside one unit of work, with Idempotency-Key
+    replay when its operation declares the header."""
     wanted = INJECTED & set(inspect.signature(handler).parameters)
-    if not wanted:
-        return handler
+    if inspect.iscoroutinefunction(handler):
+        if wanted & _NEEDS_SESSION:
+            raise TypeError(f"{handler.__qualname__} is asynchronous: it cannot use the database")
+
+        @functools.wraps(handler)
+        async def call_asynchronously(*args: Any, **kwargs: Any) -> Any:
+            call = _Call(scope, None, policy, cursor_secret, writes=False)
+            return await handler(
+                *args, **kwargs, **{name: PROVIDERS[name](call) for name in wanted}
+            )
+
+        return call_asynchronously if wanted else handler
 
     @functools.wraps(handler)
     def call_with_dependencies(*args: Any, **kwargs: Any) -> Any:
         reads_only = scope.get("method") in SAFE_METHODS
         unit = database.reading() if reads_only else database.transaction(writes=True)
         with unit as session:
+            call = _Call(scope, session, policy, cursor_secret, writes=not reads_only)
             try:
-                kwargs.update(
-                    _provide(wanted, session=session, policy=policy, writes=not reads_only)
+                kwargs.update({name: PROVIDERS[name](call) for name in wanted})
+                key = call.headers.get(IDEMPOTENCY_KEY_HEADER) if _is_idempotent() else None
+                if key is None:
+                    return handler(*args, **kwargs)
+                return replayed(
+                    session=session,
+                    owner_id=call.current_user().id,
+                    operation=operation.operation_id,
+                    key=key,
+                    request_body=kwargs.get("body"),
+                    respond=functools.partial(handler, *args, **kwargs),
                 )
-                if "cursor_secret" in wanted:
-                    kwargs["cursor_secret"] = cursor_secret
-                return handler(*args, **kwargs)
             except DomainError as error:
                 if error.persist_changes:
                     session.commit()
@@ -69,26 +160,19 @@ def with_dependencies(
     return call_with_dependencies
 
 
-def _provide(
-    wanted: frozenset[str], *, session: Session, policy: auth.AuthPolicy, writes: bool
-) -> dict[str, Any]:
-    provided: dict[str, Any] = {}
-    if "session" in wanted:
-        provided["session"] = session
-    if "auth" in wanted:
-        provided["auth"] = policy
-    if "client" in wanted:
-        client = scope.get("client")
-        provided["client"] = client[0] if client else "unknown"
-    if "current_user" in wanted:
-        # Connexion's security layer verified the token and left its claims here.
-        claims: AccessClaims = context["token_info"]["claims"]
-        provided["current_user"] = auth.authenticate(
-            session=session, claims=claims, for_writing=writes
+_IDEMPOTENT: dict[str, bool] = {}
+
+
+def _is_idempotent() -> bool:
+    """Whether the operation being served declares the Idempotency-Key header (read from the
+    spec once per operation)."""
+    operation_id: str = operation.operation_id
+    if operation_id not in _IDEMPOTENT:
+        _IDEMPOTENT[operation_id] = any(
+            parameter.get("in") == "header" and parameter.get("name") == IDEMPOTENCY_KEY_HEADER
+            for parameter in operation.parameters
         )
-        if "access_claims" in wanted:
-            provided["access_claims"] = claims
-    return provided
+    return _IDEMPOTENT[operation_id]
 
 
 def handler_resolver(

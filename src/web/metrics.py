@@ -31,8 +31,8 @@ from sqlalchemy import Engine
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from taskapi import handlers
 from taskapi.errors import AuthenticationError, NotFoundError
-from taskapi.web.dependencies import HANDLERS_PACKAGE
 
 METRICS_STATE_KEY = "metrics"
 UNROUTED = "unrouted"  # requests no operation matched (404s, 405s, refusals before routing)
@@ -41,7 +41,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 HTTP_LABELS = ("operation", "method", "status")
 POOL_SAMPLE_SECONDS = 1.0
 _Children = tuple[Any, Any]
-_RESOLVED_PREFIX = f"{HANDLERS_PACKAGE}."
+_RESOLVED_PREFIX = f"{handlers.__name__}."
 
 # `*_created` series double the exposition and no dashboard of ours reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]

@@ -26,15 +26,23 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class JSONReply(Response):
+    """A JSON response that keeps the data it was made from (an idempotent replay stores that,
+    rather than parsing back the bytes)."""
+
+    media_type = "application/json"
+
+    def __init__(self, data: Any, *, status: int, headers: Mapping[str, str] | None) -> None:
+        super().__init__(
+            content=orjson.dumps(data), status_code=status, headers=dict(headers or {})
+        )
+        self.data = data
+
+
 def json_reply(
     body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
-) -> Response:
-    return Response(
-        content=orjson.dumps(body),
-        status_code=status,
-        headers=dict(headers or {}),
-        media_type="application/json",
-    )
+) -> JSONReply:
+    return JSONReply(body, status=status, headers=headers)
 
 
 def empty_reply(*, status: int = 204, headers: Mapping[str, str] | None = None) -> Response:

@@ -21,7 +21,7 @@ from taskapi.errors import (
 from taskapi.models import PRIORITY_RANKS, Task, TaskCount, User
 from taskapi.services import task_counts, tasks
 from taskapi.services.pagination import PageRequest
-from taskapi.services.tasks import TaskFilters, TaskSort
+from taskapi.services.tasks import TaskFilters, TaskListing, TaskSort
 from tests.utils.factories import create_task, create_user
 
 SECRET = b"a test secret, not the real one"
@@ -43,9 +43,7 @@ def _listed(session: Session, owner: User, filters: TaskFilters = EVERYTHING, **
     sort = kw.get("sort", TaskSort.CREATED_AT)
     page = tasks.get_all(
         session=session,
-        owner_id=owner.id,
-        filters=filters,
-        sort=sort,
+        listing=TaskListing(owner_id=owner.id, filters=filters, sort=sort),
         page=PageRequest(page=1, limit=100),
     )
     return list(page.items)
@@ -58,9 +56,7 @@ def _walk(session: Session, owner: User, sort: TaskSort, limit: int) -> list[Tas
     while True:
         piece = tasks.get_all_after(
             session=session,
-            owner_id=owner.id,
-            filters=EVERYTHING,
-            sort=sort,
+            listing=TaskListing(owner_id=owner.id, filters=EVERYTHING, sort=sort),
             limit=limit,
             after=cursor,
             secret=SECRET,
@@ -73,6 +69,7 @@ def _walk(session: Session, owner: User, sort: TaskSort, limit: int) -> list[Tas
 
 def _first_slice(session: Session, owner: User, **kw: Any) -> tasks.Slice[Task]:
     arguments: dict[str, Any] = {
+        "owner_id": owner.id,
         "filters": EVERYTHING,
         "sort": TaskSort.CREATED_AT,
         "limit": 2,
@@ -80,7 +77,8 @@ def _first_slice(session: Session, owner: User, **kw: Any) -> tasks.Slice[Task]:
         "secret": SECRET,
         **kw,
     }
-    return tasks.get_all_after(session=session, owner_id=owner.id, **arguments)
+    listing = TaskListing(**{name: arguments.pop(name) for name in ("owner_id", "filters", "sort")})
+    return tasks.get_all_after(session=session, listing=listing, **arguments)
 
 
 # --- create, get ------------------------------------------------------------------------------
@@ -235,13 +233,15 @@ def test_unfiltered_page_total_is_the_kept_count_and_filtered_ones_are_counted(
     task_counts.adjust(session=session, owner_id=owner.id, by=39)
     page = PageRequest(page=1, limit=1)
     everything = tasks.get_all(
-        session=session, owner_id=owner.id, filters=EVERYTHING, sort=TaskSort.CREATED_AT, page=page
+        session=session,
+        listing=TaskListing(owner_id=owner.id, filters=EVERYTHING, sort=TaskSort.CREATED_AT),
+        page=page,
     )
     done = tasks.get_all(
         session=session,
-        owner_id=owner.id,
-        filters=TaskFilters(statuses=["done"]),
-        sort=TaskSort.CREATED_AT,
+        listing=TaskListing(
+            owner_id=owner.id, filters=TaskFilters(statuses=["done"]), sort=TaskSort.CREATED_AT
+        ),
         page=page,
     )
 
@@ -571,9 +571,7 @@ def test_numbered_pages_cover_every_task_once(
     for number in (1, 2, 3):
         page = tasks.get_all(
             session=session,
-            owner_id=owner.id,
-            filters=EVERYTHING,
-            sort=sort,
+            listing=TaskListing(owner_id=owner.id, filters=EVERYTHING, sort=sort),
             page=PageRequest(page=number, limit=3),
         )
         assert (page.total, page.pages) == (7, 3)

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from taskapi.models import Task, User
 from taskapi.services import tasks, users
+from tests.utils.policies import PASSWORDS
 
 _sequence = itertools.count(1)
 
@@ -29,7 +30,8 @@ def user_payload(**overrides: Any) -> dict[str, Any]:
 
 
 def create_user(session: Session, **overrides: Any) -> User:
-    return users.create(session=session, user_in=users.UserCreate(**user_payload(**overrides)))
+    user_in = users.UserCreate(**user_payload(**overrides))
+    return users.create(session=session, passwords=PASSWORDS, user_in=user_in)
 
 
 def register_user(client: TestClient, **overrides: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from taskapi.services.auth import AuthPolicy
 from taskapi.services.credential_throttle import CredentialLimits, CredentialThrottle
+from taskapi.services.passwords import Passwords
 from taskapi.services.throttle import Throttle, rate_limit, rate_limits
 from taskapi.services.tokens import TokenIssuer
 
@@ -16,6 +17,8 @@ ISSUER = TokenIssuer(
     access_ttl=timedelta(minutes=15),
     refresh_ttl=timedelta(days=30),
 )
+# The cheapest argon2 profile: the suite would otherwise spend most of its time hashing.
+PASSWORDS = Passwords("CHEAPEST")
 
 
 def auth_policy(
@@ -38,6 +41,7 @@ def auth_policy(
         tokens=ISSUER,
         throttle=throttle,
         credentials=CredentialThrottle(throttle, limits),
+        passwords=PASSWORDS,
         refresh_limit_per_client=rate_limit(refresh_per_client),
         registration_limit_per_client=rate_limit(registration_per_client),
         refresh_grace=timedelta(seconds=refresh_grace_seconds),

@@ -60,7 +60,7 @@ def update_task(
         session=session,
         owner_id=current_user.id,
         task_id=task_id,
-        changes=_typed(body),
+        changes=tasks.TaskUpdate(_typed(body)),
         expected_version=expected_version(if_match),
     )
     return _task_reply(task)

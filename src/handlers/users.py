@@ -76,7 +76,7 @@ def update_current_user(
         session=session,
         policy=auth,
         user=current_user,
-        changes=users.UserUpdate(**body),
+        changes=users.UserUpdate(body),
         client=client,
     )
     return json_reply(user_resource(user))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date
@@ -40,6 +40,7 @@ from taskapi.models.base import utc_now
 from taskapi.services import task_counts
 from taskapi.services.cursors import Keyset, Slice, fetch_slice
 from taskapi.services.pagination import Page, PageRequest, fetch_page
+from taskapi.services.patches import MergePatch
 
 MAX_TITLE_LENGTH = 200
 MAX_TAGS = 10
@@ -129,8 +130,12 @@ def parse_date(value: str | date | None) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-# The merge-patch fields `update` accepts; None removes the optional ones.
-UPDATABLE_FIELDS = frozenset({"title", "description", "status", "priority", "due_date", "tags"})
+class TaskUpdate(MergePatch):
+    """A merge patch of a task (values already typed: a date for due_date); None removes the
+    optional fields."""
+
+    noun = "Tasks"
+    fields = frozenset({"title", "description", "status", "priority", "due_date", "tags"})
 
 
 def listing_owner(*, session: Session, actor: User, owner_id: str | None) -> uuid.UUID:
@@ -192,23 +197,20 @@ def update(
     session: Session,
     owner_id: uuid.UUID,
     task_id: str,
-    changes: Mapping[str, Any],
+    changes: TaskUpdate,
     expected_version: int | None,
 ) -> Task:
-    """Apply a merge patch of UPDATABLE_FIELDS (values already typed: a date for due_date).
+    """Apply a merge patch.
 
     A None clears description and due_date and empties tags; title, status and priority cannot
     be removed. Status done sets completed_at, leaving done clears it. The version and
     updated_at move only when a value actually changes. Raises NotFoundError as `get` does,
     PreconditionFailedError when `expected_version` is given and stale (or the task changes
     concurrently), ConflictError when it changes concurrently with no version given, and
-    InvalidFieldError for an unknown field or a value `create` would refuse.
+    InvalidFieldError for a value `create` would refuse (TaskUpdate refuses unknown fields).
     """
     task = get(session=session, owner_id=owner_id, task_id=task_id)
     _check_version(task, expected_version)
-    unknown = sorted(changes.keys() - UPDATABLE_FIELDS)
-    if unknown:
-        raise InvalidFieldError(f"Tasks have no field {unknown[0]} to change.", field=unknown[0])
     with _guard_concurrent_writes(session, expected_version):
         for field, value in changes.items():
             _apply(task, field, value)

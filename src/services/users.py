@@ -18,6 +18,7 @@ from taskapi.models.base import utc_now
 from taskapi.services import audit
 from taskapi.services.pagination import Page, PageRequest, fetch_page
 from taskapi.services.passwords import Passwords, check_policy
+from taskapi.services.patches import MergePatch
 from taskapi.services.throttle import client_bucket
 
 if TYPE_CHECKING:
@@ -39,14 +40,11 @@ class UserCreate:
     password: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class UserUpdate:
-    """A merge patch of the caller's own account; absent fields stay as they are."""
+class UserUpdate(MergePatch):
+    """A merge patch of the caller's own account (the spec allows no nulls in it)."""
 
-    name: str | None = None
-    age: int | None = None
-    password: str | None = None
-    current_password: str | None = None
+    noun = "Users"
+    fields = frozenset({"name", "age", "password", "current_password"})
 
 
 def normalise_email(email: str) -> str:
@@ -140,20 +138,20 @@ def update(
     (InvalidFieldError when missing or wrong, TooManyRequestsError while throttled), must
     pass the policy, and ends every session of the user: access and refresh tokens alike.
     """
-    if changes.name is not None:
-        user.name = changes.name.strip()
-    if changes.age is not None:
-        user.age = changes.age
-    if changes.password is not None:
-        if changes.current_password is None:
+    name, age, password = changes.get("name"), changes.get("age"), changes.get("password")
+    if name is not None:
+        user.name = name.strip()
+    if age is not None:
+        user.age = age
+    if password is not None:
+        current_password = changes.get("current_password")
+        if current_password is None:
             raise InvalidFieldError(
                 "A new password needs the current one.", field="current_password"
             )
-        check_current_password(
-            policy=policy, user=user, password=changes.current_password, client=client
-        )
-        check_policy(changes.password, field="password", email=user.email, name=user.name)
-        user.password_hash = policy.passwords.hash(changes.password)
+        check_current_password(policy=policy, user=user, password=current_password, client=client)
+        check_policy(password, field="password", email=user.email, name=user.name)
+        user.password_hash = policy.passwords.hash(password)
         _revoke_all_tokens(session=session, user=user)
         audit.record("user.password_changed", outcome="success", actor=str(user.id), client=client)
     session.flush()

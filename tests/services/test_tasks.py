@@ -156,7 +156,9 @@ def test_get_unknown_or_malformed_id_is_not_found(
 
 _WRITES: dict[str, Callable[..., object]] = {
     "get": tasks.get,
-    "update": lambda **kw: tasks.update(**kw, changes={"title": "Mine now"}, expected_version=None),
+    "update": lambda **kw: tasks.update(
+        **kw, changes=tasks.TaskUpdate(title="Mine now"), expected_version=None
+    ),
     "delete": lambda **kw: tasks.delete(**kw, expected_version=None),
 }
 
@@ -269,7 +271,7 @@ def _update(session: Session, task: Task, expected_version: int | None = None, *
         session=session,
         owner_id=task.owner_id,
         task_id=str(task.id),
-        changes=changes,
+        changes=tasks.TaskUpdate(changes),
         expected_version=expected_version,
     )
 

@@ -91,7 +91,7 @@ client-python: $(CONTRACT_STAMP)  ## generate the Python client, type-check and 
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/openapi-python-client generate --path spec/openapi.yaml \
 		--output-path build/clients/taskapi_client --meta none --fail-on-warning
 	cd clients/python && MYPYPATH=$(CURDIR)/build/clients $(CURDIR)/$(BIN)/mypy \
-		--config-file $(CURDIR)/pyproject.toml --no-incremental scenario.py $$(grep -q 'operationId: tasks.create_task' \
+		--config-file $(CURDIR)/pyproject.toml --no-incremental scenario.py $$(grep -q 'operationId: create_task' \
 		$(CURDIR)/spec/openapi.yaml && echo tasks_scenario.py)
 	$(LIVE) env PYTHONPATH=build/clients:clients/python $(BIN)/python clients/python/scenario.py
 

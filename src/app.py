@@ -39,8 +39,9 @@ from taskapi.web.planned import (
 from taskapi.web.problems import register_problem_handlers
 from taskapi.web.rate_limits import RateLimitMiddleware
 from taskapi.web.request_context import RequestContextMiddleware
-from taskapi.web.routes import AllowedMethods
-from taskapi.web.security import AUTH_POLICY_STATE_KEY
+from taskapi.web.routes import AllowedMethods, base_path
+from taskapi.web.security import AUTH_POLICY_STATE_KEY, checking_access_tokens
+from taskapi.web.spec_document import ServedSpec
 from taskapi.web.validation import VALIDATOR_MAP
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
@@ -52,10 +53,16 @@ def load_spec() -> dict[str, Any]:
 
 
 @functools.cache
+def spec_text() -> str:
+    """spec/openapi.yaml as written, for serving it unchanged."""
+    return SPEC_PATH.read_text(encoding="utf-8")
+
+
+@functools.cache
 def _parsed_spec() -> dict[str, Any]:
     # libyaml's loader when PyYAML has it: a third of the time of the pure-Python one.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    spec: dict[str, Any] = yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+    spec: dict[str, Any] = yaml.load(spec_text(), Loader=loader)  # noqa: S506 - a safe loader
     return spec
 
 
@@ -117,7 +124,7 @@ def proxy_headers(settings: Settings) -> list[Any]:
 
 def unthrottled_paths(spec: dict[str, Any]) -> frozenset[str]:
     """Probes and scrapes come often from a few addresses, and liveness must do no I/O."""
-    base = spec["servers"][0]["url"].rstrip("/")
+    base = base_path(spec)
     return frozenset(f"{base}{path}" for path in ("/healthz", "/readyz", "/metrics"))
 
 
@@ -171,6 +178,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
                 exempt_paths=unthrottled_paths(spec),
             ),
             ExceptionMiddleware,
+            functools.partial(
+                ServedSpec, text=spec_text(), document=load_spec(), base_path=base_path(spec)
+            ),
             SwaggerUIOnItsPaths,
             RoutingMiddleware,
             SecurityMiddleware,
@@ -184,6 +194,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
     app.add_api(
         spec,
         resolver=handler_resolver(
+            spec,
             database=db,
             policy=policy,
             # Cursors are signed with their own purpose label (services.cursors), so sharing
@@ -193,8 +204,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
-        security_map=PLANNED_SECURITY_MAP,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=True),
+        security_map=checking_access_tokens(PLANNED_SECURITY_MAP),
+        # The UI reads the spec that ServedSpec serves, at the path Connexion would use.
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=False),
     )
     register_problem_handlers(app, allowed_methods=AllowedMethods(spec))
     return app

@@ -12,6 +12,7 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -28,6 +29,7 @@ from taskapi.web.dependencies import HandlerResolver
 from taskapi.web.routes import HTTP_METHODS
 
 SPEC = load_spec()
+REPO = Path(__file__).resolve().parent.parent
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
 RESOURCE_SHAPER_SUFFIX = "_resource"
@@ -196,3 +198,42 @@ def test_an_operation_the_resolver_cannot_route_stops_the_app_from_starting(
 
     with pytest.raises(ResolverError, match=message), TestClient(app):
         pass  # starting the app builds its routes
+
+
+def example_passwords(node: Any) -> Iterator[str]:
+    """Every password or current_password given in an example anywhere in the spec."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key in {"password", "current_password"} and isinstance(value, str):
+                yield value
+            else:
+                yield from example_passwords(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from example_passwords(item)
+
+
+def test_example_passwords_are_none_a_guide_tells_users_to_use() -> None:
+    # A tool replaying the examples (schemathesis's examples phase, Swagger UI) would otherwise
+    # log in as, or change the password of, anyone who followed the README.
+    guides = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in guides)
+    passwords = set(example_passwords(SPEC["paths"]))
+
+    assert passwords
+    assert not {password for password in passwords if password in text}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS.values(), ids=OPERATIONS.keys())
+def test_every_response_body_and_header_has_an_example(operation: dict[str, Any]) -> None:
+    missing = []
+    for status, declared in operation["responses"].items():
+        response = resolve(declared)
+        for media_type, content in response.get("content", {}).items():
+            if not {"example", "examples"} & set(content):
+                missing.append(f"{status} {media_type}")
+        for name, header in response.get("headers", {}).items():
+            if not {"example", "examples"} & set(resolve(header)):
+                missing.append(f"{status} header {name}")
+
+    assert not missing

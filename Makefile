@@ -125,6 +125,16 @@ client-openapi-generator: $(CONTRACT_STAMP) $(NODE_STAMP)  ## openapi-generator 
 		&& PYTHONPATH=$(OG_OUT)/python $(BIN)/python clients/openapi-generator/python/scenario.py \
 		&& node $(OG_OUT)/typescript-js/clients/openapi-generator/typescript/scenario.js'
 
+# Prism serves the spec's examples at the mock's root (it matches paths without the server's
+# base path): http://127.0.0.1:4010/tasks. `Prefer: example=cursor-slice` picks a cursor slice,
+# `Prefer: code=412` an error; an invalid body gets the operation's 422 if it has one, else 400.
+MOCK_PORT ?= 4010
+mock: $(NODE_STAMP)  ## Prism's mock of spec/openapi.yaml on 127.0.0.1:MOCK_PORT, for review before code
+	$(NPX) prism mock spec/openapi.yaml --host 127.0.0.1 --port $(MOCK_PORT)
+
+mock-test: $(NODE_STAMP)  ## a scripted client flow against the mock (tests/mock/)
+	node --test tests/mock/
+
 docs: $(NODE_STAMP)  ## the single-file HTML reference: build/docs/index.html
 	$(NPX) redocly build-docs spec/openapi.yaml --inlineBundle -o build/docs/index.html
 

@@ -29,6 +29,7 @@ from taskapi.services.throttle import Throttle, rate_limit
 from taskapi.services.tokens import TokenIssuer
 from taskapi.settings import Settings
 from taskapi.web.dependencies import handler_resolver
+from taskapi.web.deprecation import DeprecationHeaders
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics, MetricsMiddleware
 from taskapi.web.planned import (
     PLANNED_SECURITY_MAP,
@@ -99,12 +100,14 @@ def cors(settings: Settings) -> list[Any]:
                 "X-Request-ID",
             ],
             expose_headers=[
+                "Deprecation",
                 "ETag",
                 "Link",
                 "Location",
                 "RateLimit",
                 "RateLimit-Policy",
                 "Retry-After",
+                "Sunset",
                 "X-Request-ID",
             ],
         )
@@ -177,6 +180,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
                 limit=rate_limit(settings.rate_limit),
                 exempt_paths=unthrottled_paths(spec),
             ),
+            functools.partial(DeprecationHeaders, spec=spec),
             ExceptionMiddleware,
             functools.partial(
                 ServedSpec, text=spec_text(), document=load_spec(), base_path=base_path(spec)

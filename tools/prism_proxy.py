@@ -17,29 +17,13 @@ import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from tools.live_service import RESULTS, free_port
+from tools.live_service import RESULTS, free_port, wait_until_answering
 
 REPO = Path(__file__).resolve().parent.parent
 PRISM = REPO / "node_modules" / ".bin" / "prism"
-START_TIMEOUT_SECONDS = 60
 VIOLATION = re.compile(r"violation|request terminated with error", re.IGNORECASE)
-
-
-def wait_until_up(url: str, proxy: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if proxy.poll() is not None:
-            raise SystemExit(f"prism-proxy: prism exited with {proxy.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2):  # noqa: S310 - our URL
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"prism-proxy: no answer from {url} in {START_TIMEOUT_SECONDS}s")
 
 
 def _bind(port: int) -> list[str]:
@@ -63,7 +47,7 @@ def run(command: list[str]) -> int:
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_until_up(url, proxy)
+            wait_until_answering(f"{url}/healthz", proxy, name="prism-proxy")
             print(f"prism-proxy: {url} validating traffic to {upstream}")
             status = subprocess.call(command, env={**os.environ, "TASKAPI_URL": url})  # noqa: S603
         finally:

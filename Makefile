@@ -3,9 +3,14 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The development install is setuptools' strict editable mode: under build/, a tree of links to
+# the files of src/ named as the package imports them (`taskapi/...`), which mypy and every other
+# tool can follow. A new file needs a new link, so the stamp is named after src/'s list of files.
+SOURCES_ID := $(shell find src -type f -not -path '*/__pycache__/*' | sort | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(SOURCES_ID)
+PIP_EDITABLE := $(BIN)/python -m pip install --quiet --config-settings editable_mode=strict -e
 
-.PHONY: run serve test pytest lint typecheck format migrate clean fuzz soak
+.PHONY: run serve test pytest lint typecheck format migrate clean fuzz soak wheel-check
 
 run: $(STAMP)  ## start the service on HOST:PORT (127.0.0.1:8000), migrating first
 	$(BIN)/taskapi serve
@@ -26,22 +31,23 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy cannot follow setuptools' editable import hook, so it reads the package through a
-# symlink that gives src/ its import name.
 typecheck: $(STAMP)
-	@mkdir -p $(VENV)/typecheck && ln -sfn $(CURDIR)/src $(VENV)/typecheck/taskapi
-	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p taskapi
+	$(BIN)/mypy --config-file pyproject.toml -p taskapi
 	$(BIN)/mypy --config-file pyproject.toml tools
+
+# The artifact a deployment installs (README, "Installing from a wheel"): CI runs it.
+wheel-check: $(STAMP)  ## build the wheel, install it in a new venv outside the checkout, serve, use it
+	$(BIN)/python -m tools.wheel_check $(if $(TEST_DATABASE_URL),--postgres $(TEST_DATABASE_URL))
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	$(PIP_EDITABLE) '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
 
 # --- Benchmarks (README, "Benchmarks"): taskapi against FastAPI and Starlette peers under wrk.
 # Not part of `make test`. Options go through BENCH_ARGS, e.g. BENCH_ARGS='sweep --sizes 10k,100k'.
@@ -53,7 +59,7 @@ bench: $(BENCH_STAMP)  ## table on stdout, figures in bench/results/latest.json
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(PIP_EDITABLE) '.[dev,bench]'
 	touch $@
 
 # --- Contract tooling (README, "Contract tooling"): needs node/npm besides Python; CI runs it
@@ -74,7 +80,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 $(CONTRACT_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,contract]'
+	$(PIP_EDITABLE) '.[dev,contract]'
 	touch $@
 
 # Spectral shows every finding and fails on warnings too; Redocly's recommended rules must

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import yaml
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
@@ -28,6 +25,7 @@ from taskapi.services.passwords import use_password_profile
 from taskapi.services.throttle import Throttle, rate_limit
 from taskapi.services.tokens import TokenIssuer
 from taskapi.settings import Settings
+from taskapi.spec import load_spec, spec_text
 from taskapi.web.dependencies import handler_resolver
 from taskapi.web.deprecation import DeprecationHeaders
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics, MetricsMiddleware
@@ -44,27 +42,6 @@ from taskapi.web.routes import AllowedMethods, base_path
 from taskapi.web.security import AUTH_POLICY_STATE_KEY, checking_access_tokens
 from taskapi.web.spec_document import ServedSpec
 from taskapi.web.validation import VALIDATOR_MAP
-
-SPEC_PATH = Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
-
-
-def load_spec() -> dict[str, Any]:
-    """The spec as a fresh dict (Connexion annotates what it is given), parsed only once."""
-    return copy.deepcopy(_parsed_spec())
-
-
-@functools.cache
-def spec_text() -> str:
-    """spec/openapi.yaml as written, for serving it unchanged."""
-    return SPEC_PATH.read_text(encoding="utf-8")
-
-
-@functools.cache
-def _parsed_spec() -> dict[str, Any]:
-    # libyaml's loader when PyYAML has it: a third of the time of the pure-Python one.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    spec: dict[str, Any] = yaml.load(spec_text(), Loader=loader)  # noqa: S506 - a safe loader
-    return spec
 
 
 def auth_policy(settings: Settings) -> AuthPolicy:

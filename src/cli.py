@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Sequence
@@ -60,6 +61,9 @@ def _new_password(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="taskapi", description=__doc__)
+    parser.add_argument(
+        "--version", action="version", version=importlib.metadata.version("taskapi")
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply every pending database migration")
     serve_command = commands.add_parser("serve", help="migrate, then serve the API with uvicorn")

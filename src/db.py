@@ -85,10 +85,6 @@ class Database:
     def connect(cls, url: str, *, pool: PoolSettings | None = None) -> Database:
         return cls(create_engine_for(url, pool=pool))
 
-    def bound_to(self, connection: Connection) -> Database:
-        """The same database, with every unit of work nested in `connection`'s transaction."""
-        return Database(self.engine, bind=connection)
-
     @contextmanager
     def transaction(self, *, writes: bool = False) -> Iterator[Session]:
         """A session whose work commits when the block ends and rolls back when it raises.

@@ -124,10 +124,6 @@ class Settings:
             statement_timeout_ms=self.db_statement_timeout_ms,
         )
 
-    @property
-    def uses_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

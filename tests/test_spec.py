@@ -24,7 +24,7 @@ from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 from starlette.testclient import TestClient
 
 from taskapi import handlers
-from taskapi.app import load_spec
+from taskapi.spec import load_spec
 from taskapi.web.dependencies import HandlerResolver
 from taskapi.web.routes import HTTP_METHODS
 

@@ -16,7 +16,7 @@ from connexion.json_schema import resolve_refs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taskapi.app import load_spec
+from taskapi.spec import load_spec
 from taskapi.web.validation import CompiledSchema, body_schemas, parameter_schemas
 
 SPEC = resolve_refs(load_spec())

@@ -1,6 +1,6 @@
 """Run a command against the service started as a user would: `taskapi serve` on a free port.
 
-    python -m tools.live_service [--postgres SERVER_URL] -- COMMAND [ARG...]
+    python -m tools.live_service [--postgres SERVER_URL] [--taskapi PATH] -- COMMAND [ARG...]
 
 The service gets a scratch database of its own (a new SQLite file, or a new database on the
 PostgreSQL server given, dropped afterwards), an admin made with `taskapi create-admin` the way
@@ -93,7 +93,9 @@ def service_environment(database_url: str, data_dir: Path, port: int) -> dict[st
     }
 
 
-def run(command: list[str], postgres_server: str | None, workers: int = 1) -> int:
+def run(
+    command: list[str], postgres_server: str | None, workers: int = 1, taskapi: Path = TASKAPI
+) -> int:
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="taskapi-live-") as scratch:
         folder = Path(scratch)
@@ -101,8 +103,10 @@ def run(command: list[str], postgres_server: str | None, workers: int = 1) -> in
             port = free_port()
             env = service_environment(database_url, folder, port)
             password = secrets.token_urlsafe(18)
+            # As an operator deploys: migrate, make the first admin, serve.
+            subprocess.run([str(taskapi), "migrate"], env=env, check=True)  # noqa: S603
             subprocess.run(  # noqa: S603 - our own command line
-                [str(TASKAPI), "create-admin", "--email", ADMIN_EMAIL, "--password-stdin"],
+                [str(taskapi), "create-admin", "--email", ADMIN_EMAIL, "--password-stdin"],
                 input=f"{password}\n".encode(),
                 env=env,
                 check=True,
@@ -111,8 +115,10 @@ def run(command: list[str], postgres_server: str | None, workers: int = 1) -> in
             url = f"http://127.0.0.1:{port}/v1"
             with (RESULTS / "live-service.log").open("ab") as log:
                 service = subprocess.Popen(  # noqa: S603 - our own command line
-                    [str(TASKAPI), "serve", "--workers", str(workers)],
+                    [str(taskapi), "serve", "--workers", str(workers)],
                     env=env,
+                    # Outside the checkout, as an installed service runs.
+                    cwd=folder,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
@@ -138,12 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", help="a PostgreSQL server URL; default: SQLite")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers to serve with")
+    parser.add_argument(
+        "--taskapi", type=Path, default=TASKAPI, help="the taskapi command to serve with"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give a command to run against the service")
-    return run(command, args.postgres or None, args.workers)
+    return run(command, args.postgres or None, args.workers, args.taskapi)
 
 
 if __name__ == "__main__":

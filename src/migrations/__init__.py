@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -11,12 +10,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent
+# Alembic's package-resource form: found through importlib.resources wherever the package is
+# installed, a wheel as well as a checkout.
+SCRIPT_LOCATION = "taskapi:migrations"
 
 
 def alembic_config(url: str, *, connection: Connection | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", SCRIPT_LOCATION)
     # `%` is ConfigParser's interpolation character; a password may contain it.
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["connection"] = connection

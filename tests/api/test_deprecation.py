@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from taskapi.app import load_spec
+from taskapi.spec import load_spec
 from taskapi.web.deprecation import DeprecationHeaders
 
 # 2026-12-01T00:00:00Z

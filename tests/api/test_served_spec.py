@@ -9,7 +9,7 @@ import re
 import yaml
 from starlette.testclient import TestClient
 
-from taskapi.app import load_spec, spec_text
+from taskapi.spec import load_spec, spec_text
 
 
 def test_served_yaml_is_the_spec_file_byte_for_byte(client: TestClient) -> None:

@@ -15,7 +15,7 @@ from connexion import AsyncApp
 from hypothesis import HealthCheck, settings
 from sqlalchemy import Connection
 
-from taskapi.app import load_spec
+from taskapi.spec import load_spec
 
 # A fixed seed makes every run generate the same cases; bump it deliberately to explore anew.
 SEED = 20261126

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select
 
-from taskapi.app import load_spec
 from taskapi.models import IdempotentRequest, RefreshToken, Task, User
+from taskapi.spec import load_spec
 from tests.utils.factories import bearer, log_in, register_user
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))

@@ -9,6 +9,7 @@ import re
 import yaml
 from starlette.testclient import TestClient
 
+from taskapi.settings import Settings
 from taskapi.spec import load_spec, spec_text
 
 
@@ -51,3 +52,11 @@ def test_operation_ids_are_plain_function_names(client: TestClient) -> None:
 
     assert operation_ids
     assert all(re.fullmatch(r"[a-z][a-z_]*", name) for name in operation_ids), operation_ids
+
+
+def test_the_server_defaults_reach_the_service_as_make_run_starts_it() -> None:
+    server = load_spec()["servers"][0]
+    defaults = {name: variable["default"] for name, variable in server["variables"].items()}
+    settings = Settings()
+
+    assert server["url"].format(**defaults) == f"http://{settings.host}:{settings.port}/v1"

@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bench import report, scenarios, seed, serve
+from bench import report, scenarios, seed, serve, worst
 from bench.drive import Call, require_wrk, wrk
+from taskapi.migrations import upgrade_to_head
 
 LOG_DIR = serve.ROOT / "var" / "bench" / "logs"
 DATA_DIR = serve.ROOT / "var" / "bench"
@@ -266,6 +267,24 @@ def _drive_count(
     return served
 
 
+def worst_case(args: argparse.Namespace) -> None:
+    """Each operation's costliest request at and past the spec's limits, with the health
+    check's latency meanwhile (bench/worst.py); SQLite, one worker, no wrk."""
+    path = DATA_DIR / "worst.sqlite3"
+    path.unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    upgrade_to_head(url)
+    env = scenarios.server_env(url, secrets.token_urlsafe(48)) | {
+        "PASSWORD_HASH_PROFILE": "CHEAPEST"
+    }
+    print(worst.TABLE_HEADER)
+    figures = worst.run(env, rounds=args.rounds)
+    print()
+    print(worst.table(figures))
+    written = report.write("worst.json", {"meta": report.meta(**_settings(args)), "rows": figures})
+    print(f"\nwritten: {report.shown(written)}")
+
+
 def seed_only(args: argparse.Namespace) -> None:
     for text in args.sizes.split(","):
         setup = _setup(args, seed.parse_size(text))
@@ -315,6 +334,7 @@ def parser() -> argparse.ArgumentParser:
     modes.add_parser("workers", parents=[common], help="two workers against one")
     remembering = modes.add_parser("memory", parents=[common], help="RSS after 10k, 100k requests")
     remembering.add_argument("--requests", default="10000,100000", help="RSS after each count")
+    modes.add_parser("worst", parents=[common], help="costliest requests, health meanwhile")
     seeding = modes.add_parser("seed", parents=[common], help="only seed (and keep) databases")
     seeding.add_argument("--sizes", default="10k")
     return root
@@ -326,6 +346,7 @@ MODES: dict[str, Callable[[argparse.Namespace], None]] = {
     "workers": workers,
     "memory": memory,
     "seed": seed_only,
+    "worst": worst_case,
 }
 
 
@@ -334,6 +355,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not words or words[0] not in {*MODES, "-h", "--help"}:
         words.insert(0, "run")  # the default mode
     args = parser().parse_args(words)
-    if args.mode != "seed":
+    if args.mode not in {"seed", "worst"}:
         require_wrk()
     MODES[args.mode](args)

@@ -53,7 +53,7 @@ def auth_policy(settings: Settings) -> AuthPolicy:
             access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         ),
-        throttle=Throttle(settings.redis_url or "memory://"),
+        throttle=Throttle(settings.redis_url or "memory://", timeout_ms=settings.redis_timeout_ms),
         login_limit_per_account=rate_limit(settings.login_rate_limit_per_account),
         login_limit_per_client=rate_limit(settings.login_rate_limit_per_client),
     )
@@ -131,12 +131,14 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             sampler.cancel()
         if database is None:  # only dispose of what this app created
             db.dispose()
+        policy.throttle.close()
         metrics.close()
 
     app = PlannedAsyncApp(
         __name__,
         # A handler holds a database connection for its whole call: one thread per connection.
         handler_threads=settings.pool.capacity,
+        handler_queue_timeout=settings.handler_queue_timeout,
         lifespan=lifespan,
         # Connexion's stack, with its ServerErrorMiddleware replaced by our request context
         # (outermost, so every response gets a request id, an access record and a body limit).
@@ -148,6 +150,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             functools.partial(
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,
+                max_header_bytes=settings.max_header_bytes,
+                max_header_count=settings.max_header_count,
                 state={AUTH_POLICY_STATE_KEY: policy, METRICS_STATE_KEY: metrics},
             ),
             *cors(settings),
@@ -155,6 +159,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
                 RateLimitMiddleware,
                 throttle=policy.throttle,
                 limit=rate_limit(settings.rate_limit),
+                metrics=metrics,
                 exempt_paths=unthrottled_paths(spec),
             ),
             functools.partial(DeprecationHeaders, spec=spec),

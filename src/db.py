@@ -8,9 +8,13 @@ transaction for the rest (see `taskapi.web.dependencies`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import select
+import socket
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
@@ -158,8 +162,10 @@ class PoolSettings:
     timeout: int = 5  # seconds a request waits for a free connection before it fails
     recycle: int = 1800  # seconds after which a connection is replaced (server/proxy idle kills)
     connect_timeout: int = 3  # seconds to establish a connection: an outage fails fast
-    # The server cancels longer statements. 0 (never) by default, for migrations and scripts;
-    # the service sets its own (DB_STATEMENT_TIMEOUT_MS).
+    # The server cancels longer statements, and the client closes a connection that has not
+    # answered a statement (or a commit) within it plus CLIENT_GRACE_MS: a silent link, a
+    # stuck proxy (SocketWatchdog). 0 (never) by default, for migrations and scripts; the
+    # service sets its own (DB_STATEMENT_TIMEOUT_MS).
     statement_timeout_ms: int = 0
 
     @property
@@ -203,7 +209,89 @@ def _create_server_engine(url: str, pool: PoolSettings) -> Engine:
         },
     )
     _replace_connections_the_server_closed(engine)
+    if pool.statement_timeout_ms:
+        SocketWatchdog((pool.statement_timeout_ms + CLIENT_GRACE_MS) / 1000).watch(engine)
     return engine
+
+
+# How much longer than the server's statement timeout the client waits for its answer: the
+# server's own cancellation, and its error message, come first when the server is there.
+CLIENT_GRACE_MS = 1000
+
+
+class SocketWatchdog:
+    """Closes the socket of a connection whose statement, commit or rollback has gone
+    unanswered for `seconds`.
+
+    The server's statement_timeout cannot help when the server never got the statement (a
+    stuck pooler or proxy that keeps the TCP connection alive), and neither can TCP keepalives
+    or tcp_user_timeout, which the proxy's own TCP stack satisfies; libpq itself waits for an
+    answer without end. Shutting the socket down wakes the waiting thread with an error: the
+    connection is discarded, and the request is answered 503.
+    """
+
+    _TICK = 0.05  # seconds between looks at the deadlines
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._deadlines: dict[Any, tuple[float, int]] = {}  # pool record -> (deadline, socket)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, engine: Engine) -> None:
+        """Arm before each statement, commit and rollback; disarm when it is answered, and
+        when the connection goes back to the pool or is discarded (before its socket closes,
+        so that a socket number the system reuses is never shut down)."""
+        arm, disarm = self._arm, self._disarm
+        event.listen(engine, "before_cursor_execute", lambda conn, *_: arm(conn))
+        event.listen(engine, "commit", arm)
+        event.listen(engine, "rollback", arm)
+        event.listen(engine, "after_cursor_execute", lambda conn, *_: disarm(_record(conn)))
+        # A statement that fails (a constraint, the server's own timeout) is answered too.
+        event.listen(engine, "handle_error", self._disarm_after)
+        event.listen(engine.pool, "checkin", lambda _dbapi, record: disarm(record))
+        event.listen(engine.pool, "invalidate", lambda _dbapi, record, _exc: disarm(record))
+
+    def _arm(self, connection: Connection) -> None:
+        if connection.invalidated:  # a rollback after its connection was discarded: no I/O
+            return
+        socket_fd: int = connection.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+        with self._lock:
+            self._deadlines[_record(connection)] = (time.monotonic() + self.seconds, socket_fd)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="db-watchdog", daemon=True)
+                self._thread.start()
+
+    def _disarm_after(self, context: ExceptionContext) -> None:
+        connection = context.connection
+        if connection is not None and not connection.invalidated:
+            self._disarm(_record(connection))
+
+    def _disarm(self, record: Any) -> None:
+        with self._lock:
+            self._deadlines.pop(record, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self._TICK)
+            now = time.monotonic()
+            with self._lock:
+                for record, (deadline, socket_fd) in list(self._deadlines.items()):
+                    if deadline <= now:
+                        del self._deadlines[record]
+                        _shut_down(socket_fd)
+
+
+def _record(connection: Connection) -> Any:
+    """The pool's record of the connection: it outlives each DBAPI connection it holds."""
+    return connection.connection._connection_record
+
+
+def _shut_down(socket_fd: int) -> None:
+    """Shut a socket down in both directions, whoever holds it (its fd stays open)."""
+    duplicate = socket.socket(fileno=os.dup(socket_fd))
+    with contextlib.suppress(OSError), duplicate:
+        duplicate.shutdown(socket.SHUT_RDWR)
 
 
 def _replace_connections_the_server_closed(engine: Engine) -> None:

@@ -38,6 +38,8 @@ class RequestReadTimeoutProtocol(HttpToolsProtocol):
     """
 
     _read_deadline: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+    _head_fields = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -45,8 +47,27 @@ class RequestReadTimeoutProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_bytes = self._head_fields = 0
         if self._read_deadline is None:
             self._arm_read_deadline()
+
+    # The app answers header fields past MAX_HEADER_BYTES or MAX_HEADER_COUNT with 431; a head
+    # far past even that is not read into memory at all. Raising in a parser callback makes
+    # uvicorn answer 400 and close the connection.
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url), fields=0)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value), fields=1)
+        super().on_header(name, value)
+
+    def _count_head(self, size: int, *, fields: int) -> None:
+        self._head_bytes += size
+        self._head_fields += fields
+        most_bytes, most_fields = _head_limits()
+        if self._head_bytes > most_bytes or self._head_fields > most_fields:
+            raise RequestHeadTooLargeError
 
     def on_message_complete(self) -> None:
         self._disarm_read_deadline()
@@ -70,6 +91,25 @@ class RequestReadTimeoutProtocol(HttpToolsProtocol):
         self._read_deadline = None
         if not self.transport.is_closing():
             self.transport.close()
+
+
+class RequestHeadTooLargeError(Exception):
+    """A request head past what the server reads at all (`_head_limits`)."""
+
+
+# Room left for the request line (path and query) beyond MAX_HEADER_BYTES, and the factor of
+# MAX_HEADER_COUNT: a head between the app's bounds and these gets the app's 431.
+HEAD_URL_BYTES = 64 * 1024
+HEAD_FIELDS_FACTOR = 4
+
+
+@functools.cache
+def _head_limits() -> tuple[int, int]:
+    settings = Settings.from_env()
+    return (
+        settings.max_header_bytes + HEAD_URL_BYTES,
+        settings.max_header_count * HEAD_FIELDS_FACTOR,
+    )
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from pathlib import Path
 from limits import parse_many
 
 from taskapi.db import PoolSettings
+from taskapi.services.throttle import STORE_TIMEOUT_MS
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PASSWORD_HASH_PROFILES = ("RFC_9106_LOW_MEMORY", "CHEAPEST")
@@ -34,6 +35,9 @@ class Settings:
     database_url: str = ""
     log_level: str = "INFO"
     max_body_bytes: int = 1024 * 1024
+    # Header fields of one request: their names and values in all, and how many (431 past).
+    max_header_bytes: int = 32 * 1024
+    max_header_count: int = 100
     validate_responses: bool = False
     password_hash_profile: str = "RFC_9106_LOW_MEMORY"
     # Empty means: generate one once and keep it in DATA_DIR, so workers and restarts agree.
@@ -47,6 +51,8 @@ class Settings:
     login_rate_limit_per_account: str = "10/minute"
     login_rate_limit_per_client: str = "30/minute"
     redis_url: str = ""
+    # Deadline of every call to Redis: to connect, and for each reply.
+    redis_timeout_ms: int = STORE_TIMEOUT_MS
     cors_origins: tuple[str, ...] = ()
     # Serving (`taskapi serve`): uvicorn's own supervisor runs the workers.
     workers: int = 1
@@ -61,7 +67,9 @@ class Settings:
     db_pool_timeout: int = PoolSettings.timeout
     db_pool_recycle: int = PoolSettings.recycle
     db_connect_timeout: int = PoolSettings.connect_timeout
-    db_statement_timeout_ms: int = 10_000
+    db_statement_timeout_ms: int = 5_000
+    # Seconds a request waits for one of its worker's handler threads, then 503.
+    handler_queue_timeout: int = 3
     # Metrics: `GET /v1/metrics` needs `Authorization: Bearer <token>` when set.
     metrics_token: str = ""
     # prometheus-client's own variable: one file per worker in it, summed at each scrape.
@@ -99,11 +107,15 @@ class Settings:
     def _check_operations(self) -> None:
         for name in (
             "workers",
+            "max_header_bytes",
+            "max_header_count",
             "keep_alive_timeout",
             "request_read_timeout",
             "db_pool_size",
             "db_pool_timeout",
             "db_connect_timeout",
+            "redis_timeout_ms",
+            "handler_queue_timeout",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
@@ -135,6 +147,8 @@ class Settings:
             database_url=env.get("DATABASE_URL", ""),
             log_level=env.get("LOG_LEVEL", defaults.log_level).upper(),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes),
+            max_header_bytes=_int(env, "MAX_HEADER_BYTES", defaults.max_header_bytes),
+            max_header_count=_int(env, "MAX_HEADER_COUNT", defaults.max_header_count),
             validate_responses=_bool(env, "VALIDATE_RESPONSES", defaults.validate_responses),
             password_hash_profile=env.get("PASSWORD_HASH_PROFILE", defaults.password_hash_profile),
             jwt_secret=env.get("JWT_SECRET", ""),
@@ -154,6 +168,7 @@ class Settings:
                 "LOGIN_RATE_LIMIT_PER_CLIENT", defaults.login_rate_limit_per_client
             ),
             redis_url=env.get("REDIS_URL", ""),
+            redis_timeout_ms=_int(env, "REDIS_TIMEOUT_MS", defaults.redis_timeout_ms),
             cors_origins=_list(env, "CORS_ORIGINS"),
             workers=_int(env, "WORKERS", defaults.workers),
             graceful_timeout=_int(env, "GRACEFUL_TIMEOUT", defaults.graceful_timeout),
@@ -167,6 +182,9 @@ class Settings:
             db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT", defaults.db_connect_timeout),
             db_statement_timeout_ms=_int(
                 env, "DB_STATEMENT_TIMEOUT_MS", defaults.db_statement_timeout_ms
+            ),
+            handler_queue_timeout=_int(
+                env, "HANDLER_QUEUE_TIMEOUT", defaults.handler_queue_timeout
             ),
             metrics_token=env.get("METRICS_TOKEN", ""),
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),

@@ -11,11 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import column, create_engine, event, insert, table, text
+from sqlalchemy import column, create_engine, event, insert, make_url, table, text
+from sqlalchemy.exc import OperationalError
 
-from taskapi.db import Database, PoolSettings, WriteWhileReadingError
+from taskapi.db import (
+    CLIENT_GRACE_MS,
+    Database,
+    PoolSettings,
+    WriteWhileReadingError,
+    create_engine_for,
+)
 from taskapi.models import User
 from tests.conftest import postgres_server_url
+from tests.utils.tcp_proxy import TcpProxy
 
 WRITERS = 4
 
@@ -160,3 +168,49 @@ def test_a_pool_lending_every_connection_at_once_keeps_them_all_open() -> None:
         db.dispose()
 
     assert len(opened) == pool.capacity
+
+
+@pytest.fixture
+def silent_proxy() -> Iterator[TcpProxy]:
+    server = make_url(postgres_server_url())
+    proxy = TcpProxy(server.host or "127.0.0.1", server.port or 5432)
+    proxy.start()
+    yield proxy
+    proxy.close()
+
+
+def test_a_statement_on_a_silent_link_fails_at_its_client_deadline_and_the_pool_recovers(
+    silent_proxy: TcpProxy,
+) -> None:
+    url = make_url(postgres_server_url()).set(host="127.0.0.1", port=silent_proxy.port)
+    pool = PoolSettings(statement_timeout_ms=500, connect_timeout=1)
+    engine = create_engine_for(url.render_as_string(hide_password=False), pool=pool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        silent_proxy.pause()  # the connection stays open; nothing comes back
+        started = time.monotonic()
+        with pytest.raises(OperationalError), engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        failed_in = time.monotonic() - started
+        silent_proxy.forward()
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+
+    # 500 ms of statement timeout and the client's grace of CLIENT_GRACE_MS.
+    assert 0.5 + CLIENT_GRACE_MS / 1000 - 0.1 < failed_in < 3.0
+    assert engine.pool.checkedout() == 0
+
+
+def test_a_slow_statement_is_cancelled_by_the_server_not_cut_by_the_client() -> None:
+    pool = PoolSettings(statement_timeout_ms=300)
+    engine = create_engine_for(postgres_server_url(), pool=pool)
+    try:
+        with pytest.raises(OperationalError, match="statement timeout"), engine.connect() as c:
+            c.execute(text("SELECT pg_sleep(2)"))
+        with engine.connect() as connection:  # the same connection serves on
+            assert connection.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()

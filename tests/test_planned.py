@@ -12,8 +12,10 @@ import httpx
 from connexion import AsyncApp
 from starlette.testclient import TestClient
 
+from taskapi.errors import ServiceUnavailableError
 from taskapi.web.planned import (
     MAX_CACHED_BODY_VALIDATORS,
+    HandlerThreads,
     PlannedAsyncApp,
     PlannedRequestValidationMiddleware,
 )
@@ -44,7 +46,7 @@ def record_thread() -> dict[str, str]:
 
 
 def test_synchronous_handlers_run_on_no_more_threads_than_the_app_was_given() -> None:
-    app = PlannedAsyncApp(__name__, handler_threads=HANDLER_THREADS)
+    app = PlannedAsyncApp(__name__, handler_threads=HANDLER_THREADS, handler_queue_timeout=5)
     app.add_api(SPEC)
     threads_seen.clear()
 
@@ -84,3 +86,30 @@ def _validation_operations(app: AsyncApp) -> list[Any]:
         for api in apis
         for operation in api.operations.values()
     ]
+
+
+def test_a_request_waits_for_a_handler_thread_no_longer_than_the_queue_timeout() -> None:
+    threads = HandlerThreads(1, queue_timeout=0.2)
+    release, ran = threading.Event(), []
+
+    async def scenario() -> tuple[BaseException | None, float]:
+        holder = asyncio.ensure_future(threads.run(lambda: release.wait(10)))
+        await asyncio.sleep(0.05)  # the one thread is taken
+        started = time.monotonic()
+        try:
+            await threads.run(lambda: ran.append("queued"))
+        except ServiceUnavailableError as refused:
+            error: BaseException | None = refused
+        else:
+            error = None
+        waited = time.monotonic() - started
+        release.set()
+        await holder
+        return error, waited
+
+    error, waited = asyncio.run(scenario())
+
+    assert isinstance(error, ServiceUnavailableError)
+    assert error.retry_after >= 1
+    assert 0.15 < waited < 1.0
+    assert ran == []  # refused work never runs later

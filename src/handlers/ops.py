@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from taskapi.services import health
+from taskapi.services.auth import AuthPolicy
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics
 from taskapi.web.responses import json_reply
 
@@ -16,8 +17,8 @@ async def get_health() -> Response:
     return json_reply({"status": "alive"})
 
 
-def get_readiness(*, session: Session) -> Response:
-    health.check_ready(session=session)
+def get_readiness(*, session: Session, auth: AuthPolicy) -> Response:
+    health.check_ready(session=session, throttle=auth.throttle)
     return json_reply({"status": "ready"})
 
 

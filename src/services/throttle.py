@@ -1,17 +1,56 @@
 """Rate limits on a shared budget: in memory by default, in Redis when several workers or
-machines must share one (`limits` does the counting on either)."""
+machines must share one (`limits` does the counting on either).
+
+What happens when the store fails is decided here and nowhere else:
+
+- every call to Redis has a deadline (`timeout_ms`, for connecting and for each reply), and
+  is never retried within a request;
+- a failure leaves the store alone for `cooldown` seconds: calls in that time fail at once
+  instead of each waiting for its deadline, and the first call after it tries Redis again, so
+  the throttle recovers by itself;
+- `hit` (credential limits: login and refresh today) fails closed: it raises
+  ServiceUnavailableError, answered 503 with Retry-After, since an attacker must not gain
+  unlimited guesses by taking Redis down;
+- `spend` (the general per-client limit) fails open: it returns None and the request goes on,
+  since refusing every request would turn a Redis outage into a full one.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
-from taskapi.errors import TooManyRequestsError
+from taskapi.errors import ServiceUnavailableError, TooManyRequestsError
+
+logger = logging.getLogger(__name__)
+
+STORE_TIMEOUT_MS = 200
+STORE_COOLDOWN_SECONDS = 1.0
+STORE_RETRY_AFTER_SECONDS = 5
+STORE_UNAVAILABLE_DETAIL = "Rate limits cannot be checked now; try again shortly."
+# Threads that wait on Redis for the event loop (`spend_soon`): each reply takes a fraction of
+# a millisecond, and during an outage the cooldown answers without waiting.
+_STORE_THREADS = 4
+
+
+class StoreUnavailableError(Exception):
+    """The shared store did not answer within its deadline, or is in its cooldown."""
 
 
 @dataclass(frozen=True)
@@ -25,32 +64,129 @@ class Budget:
 
 
 class Throttle:
-    def __init__(self, storage_uri: str = "memory://") -> None:
-        storage = storage_from_string(storage_uri)
+    def __init__(
+        self,
+        storage_uri: str = "memory://",
+        *,
+        timeout_ms: int = STORE_TIMEOUT_MS,
+        cooldown: float = STORE_COOLDOWN_SECONDS,
+    ) -> None:
+        options: dict[str, Any] = {}
+        if not storage_uri.startswith("memory://"):
+            seconds = timeout_ms / 1000
+            options = {
+                "socket_connect_timeout": seconds,
+                "socket_timeout": seconds,
+                # Once, at once, on a connection found dead (Redis restarted while it idled
+                # in the pool); never after a timeout, which would double the wait.
+                "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+                "retry_on_timeout": False,
+            }
+        storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
+        self._storage = storage
         # Sliding windows for credentials (no burst at a window edge); fixed windows, cheaper,
         # for the general per-client limit.
         self._strict = MovingWindowRateLimiter(storage)
         self._cheap = FixedWindowRateLimiter(storage)
+        self._cooldown = cooldown
+        # How long `spend_soon` waits at most: a connect and a reply, and a little for a thread.
+        self._deadline = 2 * timeout_ms / 1000 + 0.1
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+        self._threads = (
+            None
+            if isinstance(storage, MemoryStorage)
+            else ThreadPoolExecutor(_STORE_THREADS, thread_name_prefix="throttle")
+        )
 
     def hit(self, limit: RateLimitItem, *key: str) -> None:
-        """Count one attempt against `limit` for `key`; raise TooManyRequestsError past it."""
-        if not self._strict.hit(limit, *key):
-            reset_at, _ = self._strict.get_window_stats(limit, *key)
-            raise TooManyRequestsError(
-                "Too many attempts; try again later.", retry_after=_seconds_until(reset_at)
-            )
+        """Count one attempt against `limit` for `key`; raise TooManyRequestsError past it,
+        and ServiceUnavailableError when the store cannot say (fails closed)."""
+        try:
+            with self._store():
+                if self._strict.hit(limit, *key):
+                    return
+                reset_at, _ = self._strict.get_window_stats(limit, *key)
+        except StoreUnavailableError:
+            raise ServiceUnavailableError(
+                STORE_UNAVAILABLE_DETAIL, retry_after=STORE_RETRY_AFTER_SECONDS
+            ) from None
+        raise TooManyRequestsError(
+            "Too many attempts; try again later.", retry_after=_seconds_until(reset_at)
+        )
 
-    def spend(self, limit: RateLimitItem, *key: str) -> Budget:
-        """Count one request against `limit`; the budget left (remaining 0 and refused when
-        the request is over the limit: check `allowed`)."""
-        allowed = self._cheap.hit(limit, *key)
-        reset_at, remaining = self._cheap.get_window_stats(limit, *key)
+    def spend(self, limit: RateLimitItem, *key: str) -> Budget | None:
+        """Count one request against `limit`; the budget left (remaining -1 when the request
+        is over the limit), or None when the store cannot say (fails open)."""
+        try:
+            with self._store():
+                allowed = self._cheap.hit(limit, *key)
+                reset_at, remaining = self._cheap.get_window_stats(limit, *key)
+        except StoreUnavailableError:
+            return None
         return Budget(
             limit=limit.amount,
             remaining=remaining if allowed else -1,
             reset_after=_seconds_until(reset_at),
             window=limit.get_expiry(),
         )
+
+    async def spend_soon(self, limit: RateLimitItem, *key: str) -> Budget | None:
+        """`spend` for the event loop: a call to Redis runs on a thread of the throttle's
+        own, and is given up (None) past its deadline; memory answers in place."""
+        if self._threads is None:
+            return self.spend(limit, *key)
+        waiting = asyncio.get_running_loop().run_in_executor(self._threads, self.spend, limit, *key)
+        try:
+            return await asyncio.wait_for(waiting, self._deadline)
+        except TimeoutError:
+            self._fail("no answer within the deadline")
+            return None
+
+    def check(self) -> None:
+        """Return when the store answers a ping in time; raise StoreUnavailableError if not."""
+        with self._store(during_cooldown=True):
+            if not self._storage.check():
+                raise StorageError(ConnectionError("no answer to PING"))
+
+    @property
+    def shared(self) -> bool:
+        """Whether the budget lives in a store other processes share (Redis)."""
+        return self._threads is not None
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+
+    @contextmanager
+    def _store(self, *, during_cooldown: bool = False) -> Iterator[None]:
+        """A block that talks to the store: refused during the cooldown, and starting one
+        when the store fails."""
+        if not during_cooldown and time.monotonic() < self._down_until:
+            raise StoreUnavailableError
+        try:
+            yield
+        except StorageError as error:
+            self._fail(f"{type(error.storage_error).__name__}: {error.storage_error}")
+            raise StoreUnavailableError from error
+        self._recover()
+
+    def _fail(self, why: str) -> None:
+        with self._lock:
+            was_up = time.monotonic() >= self._down_until
+            self._down_until = time.monotonic() + self._cooldown
+        if was_up:
+            logger.warning(
+                "rate-limit store unavailable: the general limit is not applied and "
+                "credential limits answer 503 until it is back",
+                extra={"error": why},
+            )
+
+    def _recover(self) -> None:
+        if self._down_until:
+            with self._lock:
+                self._down_until = 0.0
+            logger.info("rate-limit store available again")
 
 
 def rate_limit(text: str) -> RateLimitItem:

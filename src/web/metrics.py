@@ -99,6 +99,11 @@ class Metrics:
             registry=own,
             multiprocess_mode="livesum",
         )
+        self.rate_limit_unchecked = Counter(
+            "taskapi_rate_limit_unchecked",
+            "Requests let through without the general rate limit: its store did not answer.",
+            registry=own,
+        )
         self._children: dict[tuple[str, str, int], _Children] = {}
 
     def observe(self, operation: str, method: str, status: int, seconds: float) -> None:

@@ -22,7 +22,7 @@ import contextvars
 import functools
 import inspect
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from connexion.apps.abstract import AbstractApp
@@ -47,9 +47,11 @@ from connexion.middleware.request_validation import (
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.security import BearerSecurityHandler
-from connexion.utils import inspect_function_arguments, is_nullable
+from connexion.utils import extract_content_type, inspect_function_arguments, is_nullable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taskapi.errors import ServiceUnavailableError
+from taskapi.web.media_types import parse_media_type
 from taskapi.web.validation import CHECKED_PARAMETERS, PARSED_BODY
 
 # Body validators kept per operation, by (media type, charset).
@@ -74,8 +76,18 @@ class _PlannedValidationOperation(RequestValidationOperation):  # type: ignore[m
         self._consumes = MediaTypeDict([(c.lower(), None) for c in operation.consumes])
         self._body_validators: dict[tuple[str, str], Any] = {}
 
+    def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        """The request's media type, lower-cased, and its charset (RFC 9110): every later
+        lookup (accepted types, body validators, the JSON body for the handler) then
+        compares like with like."""
+        header = extract_content_type(headers)
+        if header is None:  # not required: the operation's first type is the best guess
+            return (self._operation.consumes or ["application/octet-stream"])[0].lower(), "utf-8"
+        media_type = parse_media_type(header)
+        return media_type.essence, media_type.charset or "utf-8"
+
     def validate_mime_type(self, mime_type: str) -> None:
-        if self._consumes and mime_type.lower() not in self._consumes:
+        if self._consumes and mime_type not in self._consumes:
             raise UnsupportedMediaTypeProblem(
                 detail=f"Invalid Content-type ({mime_type}), expected {self._operation.consumes}"
             )
@@ -156,6 +168,11 @@ class _ValidatedRequest(ConnexionRequest):  # type: ignore[misc]
         body = self._validated(PARSED_BODY)
         return await super().json() if body is _NOT_PARSED else body
 
+    async def get_body(self) -> Any:
+        # Connexion's own recognises JSON by a case-sensitive comparison of the header.
+        body = self._validated(PARSED_BODY)
+        return await super().get_body() if body is _NOT_PARSED else body
+
 
 _NOT_PARSED = object()
 
@@ -171,7 +188,7 @@ class _PlannedOperation:
         *,
         pythonic_params: bool,
         jsonifier: Any,
-        handler_threads: Executor,
+        handler_threads: HandlerThreads,
     ) -> None:
         self.operation_id = operation.operation_id
         handler = operation.function
@@ -204,7 +221,44 @@ class _PlannedOperation:
         await response(scope, receive, send)
 
 
-def _in_thread(handler: Callable[..., Any], threads: Executor) -> Callable[..., Any]:
+class HandlerThreads:
+    """The worker's threads for synchronous handlers, and how long a request may wait for one
+    (`queue_timeout` seconds) before it is answered 503: under a stalled database every
+    thread may be held until the database deadline, and the requests behind them must not
+    wait without end."""
+
+    def __init__(self, count: int, *, queue_timeout: float) -> None:
+        self._executor = ThreadPoolExecutor(count, thread_name_prefix="handler")
+        self.queue_timeout = queue_timeout
+
+    async def run(self, work: Callable[[], Any]) -> Any:
+        """`work`'s result, computed on one of the threads; ServiceUnavailableError when none
+        took it up within `queue_timeout` (it then never runs)."""
+        started = self._executor.submit(work)
+        gave_up = False
+
+        def give_up() -> None:
+            nonlocal gave_up
+            gave_up = started.cancel()  # False once a thread runs it: then it is awaited
+
+        timer = asyncio.get_running_loop().call_later(self.queue_timeout, give_up)
+        try:
+            return await asyncio.wrap_future(started)
+        except asyncio.CancelledError:
+            if gave_up:
+                raise ServiceUnavailableError(
+                    "Every handler of this worker is busy; try again shortly.",
+                    retry_after=BUSY_RETRY_AFTER_SECONDS,
+                ) from None
+            raise
+        finally:
+            timer.cancel()
+
+
+BUSY_RETRY_AFTER_SECONDS = 1
+
+
+def _in_thread(handler: Callable[..., Any], threads: HandlerThreads) -> Callable[..., Any]:
     """A synchronous handler as a coroutine function that runs it on one of `threads` (database
     calls block; the event loop must not), in the request's context (Connexion's context
     variables).
@@ -215,14 +269,13 @@ def _in_thread(handler: Callable[..., Any], threads: Executor) -> Callable[..., 
 
     async def call(**kwargs: Any) -> Any:
         context = contextvars.copy_context()
-        work = functools.partial(context.run, handler, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(threads, work)
+        return await threads.run(functools.partial(context.run, handler, **kwargs))
 
     return call
 
 
 class _PlannedApi(AsyncApi):  # type: ignore[misc]
-    def __init__(self, *args: Any, handler_threads: Executor, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, handler_threads: HandlerThreads, **kwargs: Any) -> None:
         # Set first: AsyncApi.__init__ makes the operations.
         self._handler_threads = handler_threads
         super().__init__(*args, **kwargs)
@@ -239,7 +292,7 @@ class _PlannedApi(AsyncApi):  # type: ignore[misc]
 class _PlannedASGIApp(AsyncASGIApp):  # type: ignore[misc]
     api_cls = _PlannedApi
 
-    def __init__(self, *, handler_threads: Executor) -> None:
+    def __init__(self, *, handler_threads: HandlerThreads) -> None:
         super().__init__()
         self._handler_threads = handler_threads
 
@@ -259,10 +312,17 @@ class PlannedAsyncApp(AsyncApp):  # type: ignore[misc]
     10 again (docs/deployment.md, "Sizing").
     """
 
-    def __init__(self, import_name: str, *, handler_threads: int, **options: Any) -> None:
+    def __init__(
+        self,
+        import_name: str,
+        *,
+        handler_threads: int,
+        handler_queue_timeout: float,
+        **options: Any,
+    ) -> None:
         # AsyncApp.__init__ only creates its inner app, then defers to AbstractApp.
         self._middleware_app = _PlannedASGIApp(
-            handler_threads=ThreadPoolExecutor(handler_threads, thread_name_prefix="handler")
+            handler_threads=HandlerThreads(handler_threads, queue_timeout=handler_queue_timeout)
         )
         AbstractApp.__init__(self, import_name, **options)
 

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from taskapi import errors
+from taskapi.web.headers import shortened
 from taskapi.web.request_id import current_request_id
 from taskapi.web.routes import AllowedMethods
 from taskapi.web.security import www_authenticate
@@ -54,6 +55,9 @@ CONFLICT = ProblemType("conflict", "Conflict", 409)
 PRECONDITION_FAILED = ProblemType("precondition-failed", "Precondition failed", 412)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "Payload too large", 413)
 UNSUPPORTED_MEDIA_TYPE = ProblemType("unsupported-media-type", "Unsupported media type", 415)
+REQUEST_HEADERS_TOO_LARGE = ProblemType(
+    "request-headers-too-large", "Request header fields too large", 431
+)
 IDEMPOTENCY_KEY_REUSED = ProblemType("idempotency-key-reused", "Idempotency key reused", 422)
 TOO_MANY_REQUESTS = ProblemType("too-many-requests", "Too many requests", 429)
 INTERNAL_ERROR = ProblemType("internal-error", "Internal server error", 500)
@@ -99,12 +103,19 @@ class FieldError:
     message: str
 
 
+# A 400 lists at most this many failing fields (the spec's Problem schema says so): a body of
+# thousands of unknown keys must not cost a megabyte of answer.
+MAX_FIELD_ERRORS = 50
+
+
 class RequestValidationError(Exception):
-    """The request breaks the contract; carries every failing field."""
+    """The request breaks the contract; carries its first MAX_FIELD_ERRORS failing fields,
+    and whether there were more."""
 
     def __init__(self, field_errors: Sequence[FieldError]) -> None:
         super().__init__(f"{len(field_errors)} invalid field(s)")
-        self.field_errors = field_errors
+        self.field_errors = field_errors[:MAX_FIELD_ERRORS]
+        self.more_errors = len(field_errors) > MAX_FIELD_ERRORS
 
 
 class MalformedRequestError(Exception):
@@ -202,8 +213,13 @@ async def _validation_failed(request: ConnexionRequest, exc: Exception) -> Conne
     assert isinstance(exc, RequestValidationError)
     count = len(exc.field_errors)
     detail = f"The request has {count} invalid field{'s' if count != 1 else ''}."
-    field_errors = [{"pointer": e.pointer, "message": e.message} for e in exc.field_errors]
-    return _response(request, VALIDATION_ERROR, detail, extensions={"errors": field_errors})
+    extensions: dict[str, Any] = {
+        "errors": [{"pointer": e.pointer, "message": e.message} for e in exc.field_errors]
+    }
+    if exc.more_errors:
+        detail = f"The request has more than {count} invalid fields; the first {count} are listed."
+        extensions["more_errors"] = True
+    return _response(request, VALIDATION_ERROR, detail, extensions=extensions)
 
 
 async def _malformed_request(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -235,7 +251,7 @@ def _http_error_handler(allowed_methods: AllowedMethods) -> ErrorHandler:
             detail = "A bearer token is required: send `Authorization: Bearer <access token>`."
             headers["WWW-Authenticate"] = www_authenticate(None, detail)
         elif problem_type is UNSUPPORTED_MEDIA_TYPE:
-            content_type = request.headers.get("content-type", "")
+            content_type = shortened(request.headers.get("content-type", ""))
             detail = f"This operation does not accept bodies of type {content_type!r}."
         else:
             detail = str(exc.detail)

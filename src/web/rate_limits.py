@@ -1,6 +1,8 @@
 """The general per-client rate limit on every route, with the IETF RateLimit headers.
 
-Login and refresh have stricter limits of their own, applied by `taskapi.services.auth`.
+Login and refresh have stricter limits of their own, applied by `taskapi.services.auth`. When
+the limit's store does not answer, the request goes on without it (taskapi.services.throttle
+says why), counted in `taskapi_rate_limit_unchecked_total`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from limits import RateLimitItem
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskapi.services.throttle import Budget, Throttle
+from taskapi.web.metrics import Metrics
 from taskapi.web.problems import TOO_MANY_REQUESTS, send_problem
 
 POLICY_NAME = "default"
@@ -21,10 +24,12 @@ class RateLimitMiddleware:
         *,
         throttle: Throttle,
         limit: RateLimitItem,
+        metrics: Metrics,
         exempt_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.throttle = throttle
+        self.metrics = metrics
         self.limit = limit
         self.exempt_paths = exempt_paths
         self.policy_header = f'"{POLICY_NAME}";q={limit.amount};w={limit.get_expiry()}'.encode()
@@ -34,7 +39,13 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        budget = self.throttle.spend(self.limit, "client", client[0] if client else "unknown")
+        budget = await self.throttle.spend_soon(
+            self.limit, "client", client[0] if client else "unknown"
+        )
+        if budget is None:
+            self.metrics.rate_limit_unchecked.inc()
+            await self.app(scope, receive, send)
+            return
         headers = self._headers(budget)
         if budget.remaining < 0:
             await self._refuse(scope, send, budget, headers)

@@ -1,4 +1,5 @@
-"""The outermost layer of every request: its id, its access record, and the body size limit.
+"""The outermost layer of every request: its id, its access record, and the limits on the size
+of its header fields and of its body.
 
 It sits outside Connexion's own middleware so that whatever happens inside, routing errors
 and crashes included, the response carries `X-Request-ID` and is logged exactly once.
@@ -14,11 +15,14 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from taskapi.web.headers import over_limits, shortened
 from taskapi.web.problems import (
     INTERNAL_DETAIL,
     INTERNAL_ERROR,
     PAYLOAD_TOO_LARGE,
+    REQUEST_HEADERS_TOO_LARGE,
     PayloadTooLargeError,
+    ProblemType,
     send_problem,
 )
 from taskapi.web.request_id import REQUEST_ID_HEADER, begin_request, end_request
@@ -30,10 +34,18 @@ logger = logging.getLogger(__name__)
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, state: Mapping[str, Any] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_header_bytes: int,
+        max_header_count: int,
+        state: Mapping[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_header_count = max_header_count
         # Shared objects built at start-up (the auth policy), exposed as `request.state`.
         self.state = dict(state or {})
 
@@ -63,18 +75,39 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            if self._declared_length(headers) > self.max_body_bytes:
-                await self._send_problem(scope, send_with_request_id, too_large=True)
+            refusal = self._refusal(scope, headers)
+            if refusal is not None:
+                # The unread body stays on the wire, so the connection cannot be reused.
+                await send_problem(
+                    send_with_request_id,
+                    *refusal,
+                    instance=scope["path"],
+                    headers={"Connection": "close"},
+                )
             else:
                 await self.app(scope, self._limited(receive), send_with_request_id)
         except Exception as exc:
             # Connexion's exception layer answers for nearly everything; this is the backstop.
             logger.error("unhandled exception outside the API layer", exc_info=exc)
             if response["status"] is None:
-                await self._send_problem(scope, send_with_request_id, too_large=False)
+                await send_problem(
+                    send_with_request_id, INTERNAL_ERROR, INTERNAL_DETAIL, instance=scope["path"]
+                )
         finally:
             self._log_access(scope, headers, response["status"] or 500, started)
             end_request(token)
+
+    def _refusal(self, scope: Scope, headers: Headers) -> tuple[ProblemType, str] | None:
+        """Why the request is refused before it is read, if it is: header fields over their
+        bounds, or a declared body over its own."""
+        too_many = over_limits(
+            scope["headers"], max_bytes=self.max_header_bytes, max_count=self.max_header_count
+        )
+        if too_many is not None:
+            return REQUEST_HEADERS_TOO_LARGE, too_many
+        if self._declared_length(headers) > self.max_body_bytes:
+            return PAYLOAD_TOO_LARGE, str(PayloadTooLargeError(self.max_body_bytes))
+        return None
 
     @staticmethod
     def _declared_length(headers: Headers) -> int:
@@ -98,19 +131,6 @@ class RequestContextMiddleware:
 
         return limited_receive
 
-    async def _send_problem(self, scope: Scope, send: Send, *, too_large: bool) -> None:
-        if too_large:
-            # The unread body stays on the wire, so the connection cannot be reused.
-            await send_problem(
-                send,
-                PAYLOAD_TOO_LARGE,
-                str(PayloadTooLargeError(self.max_body_bytes)),
-                instance=scope["path"],
-                headers={"Connection": "close"},
-            )
-        else:
-            await send_problem(send, INTERNAL_ERROR, INTERNAL_DETAIL, instance=scope["path"])
-
     @staticmethod
     def _log_access(scope: Scope, headers: Headers, status: int, started: float) -> None:
         if not access_logger.isEnabledFor(logging.INFO):
@@ -129,6 +149,6 @@ class RequestContextMiddleware:
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 "client": client[0] if client else None,
-                "user_agent": headers.get("user-agent"),
+                "user_agent": shortened(headers.get("user-agent")),
             },
         )

@@ -7,6 +7,7 @@ at each one with a JSON pointer, and build each schema's validator once instead 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,18 +19,26 @@ from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator
 from connexion.lifecycle import ConnexionRequest
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
-from jsonschema import Draft4Validator
+from jsonschema import Draft4Validator, validators
 from jsonschema import ValidationError as SchemaError
 from starlette.types import Message, Receive, Scope
 
 from taskapi.web.formats import FORMAT_CHECKER
-from taskapi.web.problems import FieldError, MalformedRequestError, RequestValidationError
+from taskapi.web.problems import (
+    MAX_FIELD_ERRORS,
+    FieldError,
+    MalformedRequestError,
+    RequestValidationError,
+)
 
 # Where what validation parsed waits in the ASGI scope for the handler, so that it is not
 # parsed again (taskapi.web.planned): the JSON body, and the path and query parameters as
 # coerced and checked (CheckedParameters).
 PARSED_BODY = "taskapi.parsed_body"
 CHECKED_PARAMETERS = "taskapi.checked_parameters"
+# Bodies larger than this are parsed and validated off the event loop (below it, parsing and
+# validating cost less than the hop to a thread).
+ON_A_THREAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +137,73 @@ def field_errors(validator: Draft4Validator, value: Any, prefix: list[str]) -> I
 
 def one_per_field(errors: Iterable[FieldError]) -> list[FieldError]:
     """The first (most basic) complaint about each field: `must be a string` rather than also
-    every length or pattern rule a value of the wrong type trivially breaks."""
+    every length or pattern rule a value of the wrong type trivially breaks.
+
+    Reading stops one field past what a problem lists (MAX_FIELD_ERRORS), so the work done on
+    a body of many bad fields ends there too: `errors` is consumed lazily.
+    """
     first: dict[str, FieldError] = {}
     for error in errors:
         first.setdefault(error.pointer, error)
+        if len(first) > MAX_FIELD_ERRORS:
+            break
     return list(first.values())
+
+
+KeywordCheck = Callable[[Any, Any, Any, Mapping[str, Any]], Iterable[SchemaError] | None]
+
+
+def _unless_too_big(
+    check: KeywordCheck, limit: str, kind: type[str] | type[list[Any]]
+) -> KeywordCheck:
+    """`check`, skipped for a value of `kind` already longer than the schema's `limit`: the
+    size error says what is wrong, and checking the contents of a value larger than the spec
+    allows would cost what the spec does not bound (`uniqueItems` over objects compares every
+    pair; a pattern runs over every character)."""
+
+    def sized_first(
+        validator: Any, value: Any, instance: Any, schema: Mapping[str, Any]
+    ) -> Iterable[SchemaError] | None:
+        most = schema.get(limit)
+        if isinstance(instance, kind) and most is not None and len(instance) > most:
+            return ()
+        return check(validator, value, instance, schema)
+
+    return sized_first
+
+
+def _unknown_fields(check: KeywordCheck) -> KeywordCheck:
+    """`additionalProperties: false` without jsonschema's message, which sorts and quotes
+    every unknown name: `field_errors` names them one by one, and stops at the cap."""
+
+    def unknown_fields(
+        validator: Any, value: Any, instance: Any, schema: Mapping[str, Any]
+    ) -> Iterable[SchemaError] | None:
+        if value is not False or "patternProperties" in schema or not isinstance(instance, dict):
+            return check(validator, value, instance, schema)
+        known = schema.get("properties", {})
+        if any(name not in known for name in instance):
+            return (SchemaError("unknown fields"),)
+        return ()
+
+    return unknown_fields
+
+
+def sizes_first(validator_class: type[Draft4Validator]) -> type[Draft4Validator]:
+    """`validator_class` with checks of contents skipped once a size check has failed, and
+    unknown fields found without naming them all at once."""
+    checks = validator_class.VALIDATORS
+    extended: type[Draft4Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        validator_class,
+        {
+            "pattern": _unless_too_big(checks["pattern"], "maxLength", str),
+            "format": _unless_too_big(checks["format"], "maxLength", str),
+            "items": _unless_too_big(checks["items"], "maxItems", list),
+            "uniqueItems": _unless_too_big(checks["uniqueItems"], "maxItems", list),
+            "additionalProperties": _unknown_fields(checks["additionalProperties"]),
+        },
+    )
+    return extended
 
 
 class CompiledSchema:
@@ -198,8 +269,8 @@ class _CompiledSchemas:
         return compiled
 
 
-parameter_schemas = _CompiledSchemas(Draft4Validator)
-body_schemas = _CompiledSchemas(Draft4RequestValidator)
+parameter_schemas = _CompiledSchemas(sizes_first(Draft4Validator))
+body_schemas = _CompiledSchemas(sizes_first(Draft4RequestValidator))
 
 
 class ContractParameterValidator(ParameterValidator):  # type: ignore[misc]
@@ -267,15 +338,27 @@ class ContractJSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[m
                 more_body = message.get("more_body", False)
                 yield message.get("body", b"")
 
-        body = await self._parse(stream(), scope=scope)
-        if body is not None or self._required:
-            self._validate(body)
+        raw = b"".join([chunk async for chunk in stream()])
+        # A large body is parsed and checked on a thread, so that the event loop keeps serving
+        # other requests meanwhile, whatever MAX_BODY_BYTES allows.
+        if len(raw) > ON_A_THREAD_BYTES:
+            body = await asyncio.to_thread(self._checked, raw)
+        else:
+            body = self._checked(raw)
         # The handler receives this very value (taskapi.web.planned), not a second parse.
         scope.setdefault("extensions", {})[PARSED_BODY] = body
         return self._insert_messages(receive, messages=messages), scope
 
-    async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
-        raw = b"".join([chunk async for chunk in stream])
+    def _checked(self, raw: bytes) -> Any:
+        """The body parsed; MalformedRequestError or RequestValidationError if it is not one
+        the operation accepts."""
+        body = self._parse_json(raw)
+        if body is not None or self._required:
+            self._validate(body)
+        return body
+
+    @staticmethod
+    def _parse_json(raw: bytes) -> Any:
         if not raw.strip():
             return None
         try:

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from taskapi.logging_conf import configure_logging, redact_text
 from taskapi.services import users
+from taskapi.web.headers import LOGGED_HEADER_CHARS
 from tests.utils.factories import user_payload
 
 
@@ -122,3 +123,11 @@ def test_unhandled_exception_is_logged_once_with_traceback_under_its_request_id(
 )
 def test_secrets_in_free_text_are_redacted(text: str) -> None:
     assert "hunter2-hunter2" not in redact_text(text)
+
+
+def test_a_long_user_agent_is_logged_cut_short(client: TestClient, json_logs: Any) -> None:
+    client.get("/v1/healthz", headers={"User-Agent": "x" * 5000})
+
+    record = next(r for r in json_logs() if r["logger"] == "taskapi.access")
+    assert len(record["user_agent"]) == LOGGED_HEADER_CHARS
+    assert record["user_agent"].endswith("…")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, func, select
 
 from taskapi.models import IdempotentRequest, RefreshToken, Task, User
 from taskapi.spec import load_spec
+from taskapi.web.problems import MAX_FIELD_ERRORS
 from tests.utils.factories import bearer, log_in, register_user
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
@@ -299,3 +301,105 @@ def test_any_body_to_a_writing_operation_gets_a_safe_answer(
     assert_safe_answer(status, response_headers, content, method)
     if status >= 300:
         assert row_counts(connection) == before
+
+
+# --- Inputs at and past the spec's bounds (issue 14): each is answered quickly, below 500,
+# as a problem when refused, and changes nothing when refused.
+
+MEDIA_TYPES = ["application/json", "application/merge-patch+json"]
+media_type_headers = st.builds(
+    lambda essence, upper, params: (
+        "".join(c.upper() if u else c for c, u in zip(essence, upper, strict=False)) + params
+    ).encode("latin-1"),
+    st.sampled_from(MEDIA_TYPES),
+    st.lists(st.booleans(), min_size=30, max_size=30),
+    st.sampled_from(
+        [
+            "",
+            ";charset=utf-8",
+            "; Charset=UTF-8",
+            ' ; CHARSET="utf-8"',
+            "; charset=latin-1",
+            ";;",
+            "; =",
+            "; boundary=x; charset=utf-8; q=1",
+            ";" + "p=1;" * 200,
+        ]
+    ),
+)
+CONTROL = "\x00\x01\x08\x0b\x1b\x7f\n\t"
+past_max_length = st.builds(
+    lambda length, filler, control, where: (
+        (filler * length)[:where] + control + (filler * length)[where:]
+    ),
+    st.sampled_from([99, 100, 101, 199, 200, 201, 254, 255, 10_000, 10_001, 60_000]),
+    st.sampled_from(["a", " ", ".", "é", "@"]),
+    st.sampled_from(list(CONTROL)),
+    st.sampled_from([0, -1, 50]),
+)
+object_items = st.dictionaries(st.sampled_from(["tag", "a", ""]), st.integers(), max_size=2)
+arrays_near_max_items = st.builds(
+    lambda n, items: [items[i % len(items)] for i in range(n)],
+    st.sampled_from([9, 10, 11, 50, 5_000]),
+    st.lists(object_items | st.sampled_from(["work", "Work", "work"]), min_size=1, max_size=3),
+)
+bounded_bodies = st.one_of(
+    st.builds(
+        lambda field, value: {field: value},
+        st.sampled_from(["title", "name", "email", "description", "password"]),
+        past_max_length,
+    ),
+    st.builds(lambda tags: {"title": "t", "tags": tags}, arrays_near_max_items),
+    st.integers(min_value=0, max_value=20_000).map(lambda n: {f"k{i}": i for i in range(n)}),
+).map(lambda body: json.dumps(body).encode())
+many_headers = st.builds(
+    lambda count, size: [(f"x-fill-{i}".encode(), b"v" * size) for i in range(count)],
+    st.sampled_from([0, 50, 95, 99, 100, 101, 500]),
+    st.sampled_from([1, 100, 330, 40_000]),
+)
+BOUNDED_OPERATIONS = [
+    ("POST", "/v1/users"),
+    ("POST", "/v1/auth/token"),
+    ("POST", "/v1/tasks"),
+    ("PATCH", "/v1/users/me"),
+    ("PATCH", f"/v1/tasks/{SAMPLE_ID}"),
+]
+# Far above what any of these costs, far below the 21 s a 60 kB name once took.
+ANSWER_BOUND_SECONDS = 2.0
+
+
+@given(
+    operation=st.sampled_from(BOUNDED_OPERATIONS),
+    content_type=media_type_headers,
+    body=bounded_bodies,
+    headers=many_headers,
+)
+@FUZZ_SETTINGS
+def test_inputs_at_and_past_the_bounds_get_a_quick_safe_answer_and_change_nothing(
+    asgi: AsgiClient,
+    connection: Connection,
+    token_headers: list[tuple[bytes, bytes]],
+    operation: tuple[str, str],
+    content_type: bytes,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    method, path = operation
+    all_headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        *token_headers,
+        *headers,
+    ]
+    before = row_counts(connection)
+
+    started = time.monotonic()
+    status, response_headers, content = asgi.send(method, path, b"", all_headers, body)
+    elapsed = time.monotonic() - started
+
+    assert_safe_answer(status, response_headers, content, method)
+    assert elapsed < ANSWER_BOUND_SECONDS
+    if status >= 300:
+        assert row_counts(connection) == before
+    if status == 400:
+        assert len(json.loads(content).get("errors", [])) <= MAX_FIELD_ERRORS

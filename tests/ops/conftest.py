@@ -25,6 +25,10 @@ FAST_FAILING = {
     "DB_MAX_OVERFLOW": "2",
     "DB_CONNECT_TIMEOUT": "1",
     "DB_POOL_TIMEOUT": "2",
+    # A silent database: the client gives up on a statement after 1 s + 1 s of grace, and a
+    # request waits 2 s at most for a handler thread.
+    "DB_STATEMENT_TIMEOUT_MS": "1000",
+    "HANDLER_QUEUE_TIMEOUT": "2",
     "GRACEFUL_TIMEOUT": "10",
     "REQUEST_READ_TIMEOUT": "2",
 }

@@ -3,6 +3,7 @@ no leaked connection, and recovery with no restart."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -190,4 +191,64 @@ def test_acknowledged_writes_survive_killed_connections_and_an_outage(
     print(  # measured figures, shown with `pytest -s`
         f"\n{len(outcomes)} writes: {len(created)} acknowledged, {len(unavailable)} 503s; "
         f"slowest 503 {slowest_failure:.2f} s; ready again {recovered_in:.2f} s after restore"
+    )
+
+
+# A database that keeps its connections open and never answers (a stuck pooler or proxy):
+# the statement's client-side deadline (DB_STATEMENT_TIMEOUT_MS + 1 s = 2 s here) and the wait
+# for a handler thread (HANDLER_QUEUE_TIMEOUT, 2 s) bound every answer.
+SILENT_BOUND_SECONDS = 6.0
+SILENT_CLIENTS = 30  # more than the handler threads of both workers (2 x 6)
+
+
+def _register(base_url: str, _: int) -> tuple[int, float, str | None]:
+    payload = {
+        "email": f"silent-{uuid.uuid4().hex[:16]}@example.com",
+        "name": "Silent",
+        "age": 40,
+        "password": DEFAULT_PASSWORD,
+    }
+    started = time.monotonic()
+    try:
+        response = httpx.post(f"{base_url}/v1/users", json=payload, timeout=30)
+    except httpx.TransportError:
+        return 0, time.monotonic() - started, None
+    return response.status_code, time.monotonic() - started, response.headers.get("retry-after")
+
+
+def test_a_silent_database_is_answered_503_in_seconds_and_recovered_from(
+    ops_server: RunningServer, db_proxy: TcpProxy, ops_database: Engine
+) -> None:
+    base_url = ops_server.base_url
+    assert _register(base_url, 0)[0] == 201  # pooled connections exist
+    db_proxy.pause()
+    try:
+        with ThreadPoolExecutor(SILENT_CLIENTS) as pool:
+            burst = list(pool.map(functools.partial(_register, base_url), range(SILENT_CLIENTS)))
+            started = time.monotonic()
+            alive = httpx.get(f"{base_url}/v1/healthz", timeout=10)
+            alive_in = time.monotonic() - started
+        started = time.monotonic()
+        ready = httpx.get(f"{base_url}/v1/readyz", timeout=30)
+        ready_in = time.monotonic() - started
+    finally:
+        db_proxy.forward()
+    recovered_in = _wait_until_ready(ops_server)
+    after = _register(base_url, 0)
+
+    assert {status for status, _, _ in burst} == {503}, burst
+    assert max(seconds for _, seconds, _ in burst) < SILENT_BOUND_SECONDS
+    assert {retry_after for _, _, retry_after in burst} <= {"1", "5"}
+    assert alive.status_code == 200
+    assert alive_in < 1.0
+    assert ready.status_code == 503
+    assert "database" in ready.json()["detail"]
+    assert ready_in < SILENT_BOUND_SECONDS
+    assert after[0] == 201
+    _wait_until_idle(ops_server)
+    assert app_connections(ops_database) <= ops_server.metric("taskapi_db_pool_capacity")
+    assert "Traceback" not in ops_server.log()
+    print(  # measured figures, shown with `pytest -s`
+        f"\nslowest 503 {max(s for _, s, _ in burst):.2f} s; readiness 503 in {ready_in:.2f} s; "
+        f"ready again {recovered_in:.2f} s after restore"
     )

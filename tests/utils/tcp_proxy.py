@@ -1,4 +1,4 @@
-"""A TCP proxy on 127.0.0.1 between the service and PostgreSQL, to fail the network on cue.
+"""A TCP proxy on 127.0.0.1 between the service and PostgreSQL or Redis, to fail the network on cue.
 
 Outages are simulated here rather than by stopping the PostgreSQL server, which other test runs
 on the machine may be using. The proxy runs its own event loop in a thread.
@@ -7,10 +7,15 @@ on the machine may be using. The proxy runs its own event loop in a thread.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 CHUNK = 65536
 
@@ -30,6 +35,7 @@ class TcpProxy:
     - `stall_new()`: close every connection and accept new ones without ever answering, like an
       unreachable host: clients wait for their connect timeout.
     - `pause()` / `forward()`: hold every byte in both directions, then let them through.
+    - `slow(seconds)`: forward every chunk, each `seconds` late.
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -42,13 +48,14 @@ class TcpProxy:
         self._clients: set[asyncio.StreamWriter] = set()
         self._flowing: asyncio.Event | None = None
         self._stall_new = False
+        self._delay = 0.0
 
     def start(self) -> None:
         self._thread.start()
         self._run(self._start())
 
     def close(self) -> None:
-        self._run(self._refuse())
+        self._run(self._shut_down())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
@@ -64,6 +71,15 @@ class TcpProxy:
 
     def pause(self) -> None:
         self._run(self._pause())
+
+    def slow(self, seconds: float) -> None:
+        self._delay = seconds
+
+    def through(self, url: str) -> str:
+        """`url` (any scheme, with its user and path) pointed at this proxy instead."""
+        parsed = urlsplit(url)
+        user, at, _ = parsed.netloc.rpartition("@")
+        return urlunsplit(parsed._replace(netloc=f"{user}{at}127.0.0.1:{self.port}"))
 
     def connections(self) -> int:
         """How many client connections are open through the proxy now."""
@@ -85,6 +101,7 @@ class TcpProxy:
 
     async def _forward(self) -> None:
         self._stall_new = False
+        self._delay = 0.0
         assert self._flowing is not None
         self._flowing.set()
         await self._listen()
@@ -94,6 +111,14 @@ class TcpProxy:
             self._server.close()
             self._server = None
         self._reset_all()
+
+    async def _shut_down(self) -> None:
+        """Refuse, then end every relay still waiting (on a paused flow, on a stalled peer)."""
+        await self._refuse()
+        relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
 
     async def _stall(self) -> None:
         self._stall_new = True
@@ -138,8 +163,35 @@ class TcpProxy:
         try:
             while data := await reader.read(CHUNK):
                 await self._flowing.wait()
+                if self._delay:
+                    await asyncio.sleep(self._delay)
                 writer.write(data)
                 await writer.drain()
         finally:
             self._writers.discard(writer)
             writer.transport.abort()
+
+
+# The ways a dependency fails, as the fault tests apply them.
+FAULTS: dict[str, Callable[[TcpProxy], None]] = {
+    "refused": TcpProxy.refuse,
+    "stalled": TcpProxy.stall_new,  # accepts connections, never answers
+    "paused": TcpProxy.pause,  # open connections stop answering mid-way
+    "slow": lambda proxy: proxy.slow(1.0),  # every answer comes, too late
+}
+
+
+@contextmanager
+def proxied_redis() -> Iterator[TcpProxy]:
+    """A proxy in front of TEST_REDIS_URL's server (`proxy.through(url)` reaches it); the
+    calling test is skipped without TEST_REDIS_URL."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("Redis tests need TEST_REDIS_URL (make test sets it in CI)")
+    parsed = urlsplit(url)
+    proxy = TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 6379)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.close()

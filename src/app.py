@@ -21,9 +21,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from taskapi.db import Database
 from taskapi.services.auth import AuthPolicy
+from taskapi.services.credential_throttle import CredentialLimits, CredentialThrottle
 from taskapi.services.passwords import use_password_profile
-from taskapi.services.throttle import Throttle, rate_limit
+from taskapi.services.throttle import Throttle, rate_limit, rate_limits
 from taskapi.services.tokens import TokenIssuer
+from taskapi.serving import DRAIN_STATE_KEY, Drain
 from taskapi.settings import Settings
 from taskapi.spec import load_spec, spec_text
 from taskapi.web.dependencies import handler_resolver
@@ -39,12 +41,17 @@ from taskapi.web.problems import register_problem_handlers
 from taskapi.web.rate_limits import RateLimitMiddleware
 from taskapi.web.request_context import RequestContextMiddleware
 from taskapi.web.routes import AllowedMethods, base_path
-from taskapi.web.security import AUTH_POLICY_STATE_KEY, checking_access_tokens
+from taskapi.web.security import (
+    AUTH_POLICY_STATE_KEY,
+    SwaggerUIContentSecurity,
+    checking_access_tokens,
+)
 from taskapi.web.spec_document import ServedSpec
 from taskapi.web.validation import VALIDATOR_MAP
 
 
 def auth_policy(settings: Settings) -> AuthPolicy:
+    throttle = Throttle(settings.redis_url or "memory://", timeout_ms=settings.redis_timeout_ms)
     return AuthPolicy(
         tokens=TokenIssuer(
             secret=settings.signing_secret(),
@@ -53,9 +60,20 @@ def auth_policy(settings: Settings) -> AuthPolicy:
             access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         ),
-        throttle=Throttle(settings.redis_url or "memory://", timeout_ms=settings.redis_timeout_ms),
-        login_limit_per_account=rate_limit(settings.login_rate_limit_per_account),
-        login_limit_per_client=rate_limit(settings.login_rate_limit_per_client),
+        throttle=throttle,
+        credentials=CredentialThrottle(
+            throttle,
+            CredentialLimits(
+                per_account_and_client=rate_limits(
+                    settings.login_rate_limit_per_account_and_client
+                ),
+                per_client=rate_limits(settings.login_rate_limit_per_client),
+                per_account=rate_limits(settings.login_rate_limit_per_account),
+            ),
+        ),
+        refresh_limit_per_client=rate_limit(settings.refresh_rate_limit_per_client),
+        registration_limit_per_client=rate_limit(settings.registration_rate_limit_per_client),
+        refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
     )
 
 
@@ -119,13 +137,18 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
     )
     spec = load_spec()
     metrics = Metrics(
-        multiprocess_dir=settings.prometheus_multiproc_dir, token=settings.metrics_token
+        multiprocess_dir=settings.prometheus_multiproc_dir,
+        token=settings.metrics_token,
+        enabled=settings.metrics_enabled,
     )
+    drain = Drain(settings.drain_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        drain.install()
         # Pool gauges of the pool this app owns (a test's shared engine is not its own).
-        sampler = asyncio.create_task(metrics.watch_pool(db.engine)) if database is None else None
+        samples = metrics.enabled and database is None
+        sampler = asyncio.create_task(metrics.watch_pool(db.engine)) if samples else None
         yield
         if sampler is not None:
             sampler.cancel()
@@ -146,13 +169,17 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             *proxy_headers(settings),
             # Outside the request context, so that its own answers (413, last-resort 500)
             # are counted too.
-            functools.partial(MetricsMiddleware, metrics=metrics),
+            *([functools.partial(MetricsMiddleware, metrics=metrics)] if metrics.enabled else []),
             functools.partial(
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,
                 max_header_bytes=settings.max_header_bytes,
                 max_header_count=settings.max_header_count,
-                state={AUTH_POLICY_STATE_KEY: policy, METRICS_STATE_KEY: metrics},
+                state={
+                    AUTH_POLICY_STATE_KEY: policy,
+                    METRICS_STATE_KEY: metrics,
+                    DRAIN_STATE_KEY: drain,
+                },
             ),
             *cors(settings),
             functools.partial(
@@ -167,6 +194,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             functools.partial(
                 ServedSpec, text=spec_text(), document=load_spec(), base_path=base_path(spec)
             ),
+            # Outside the UI, to give its page a CSP naming exactly the page's inline code.
+            SwaggerUIContentSecurity,
             SwaggerUIOnItsPaths,
             RoutingMiddleware,
             SecurityMiddleware,
@@ -192,7 +221,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
         validator_map=VALIDATOR_MAP,
         security_map=checking_access_tokens(PLANNED_SECURITY_MAP),
         # The UI reads the spec that ServedSpec serves, at the path Connexion would use.
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=False),
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=settings.docs_ui_enabled, serve_spec=False),
     )
     register_problem_handlers(app, allowed_methods=AllowedMethods(spec))
     return app

@@ -49,6 +49,8 @@ def test_create_answers_201_with_location_etag_and_defaults(
     [
         ({"title": "   "}, "/body/title"),
         ({"title": "x" * 201}, "/body/title"),
+        ({"title": "Report\n"}, "/body/title"),
+        ({"tags": ["urgent\n"]}, "/body/tags/0"),
         ({"status": "later"}, "/body/status"),
         ({"priority": "whenever"}, "/body/priority"),
         ({"due_date": "2026-02-30"}, "/body/due_date"),

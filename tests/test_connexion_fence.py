@@ -85,6 +85,19 @@ FENCE: dict[str, tuple[str, str]] = {
         "da68cd089b9a40b2",
         "planned._ValidatedRequest (overrides path_params, query_params, json, get_body)",
     ),
+    "connexion.security:AbstractSecurityHandler._resolve_func": (
+        "7bef84f6856a29cb",
+        "security.checking_access_tokens (overrides it: the check is given in code, not by path)",
+    ),
+    "connexion.resolver:Resolver": (
+        "a36177f2dfe98703",
+        "dependencies.HandlerResolver (overrides resolve, calls"
+        " resolve_function_from_operation_id)",
+    ),
+    "connexion.context": (
+        "fb43605e021a9498",
+        "dependencies (reads context['token_info'], operation and scope in the handler's thread)",
+    ),
     "connexion.middleware.routing:RoutingOperation": (
         "dd3bf3ee5f7e25f4",
         "request_context and metrics (read scope['extensions']['connexion_routing']"
@@ -98,7 +111,7 @@ PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 def resolve(target: str) -> Any:
     module_name, _, attribute_path = target.partition(":")
     found: Any = importlib.import_module(module_name)
-    for attribute in attribute_path.split("."):
+    for attribute in filter(None, attribute_path.split(".")):
         found = inspect.getattr_static(found, attribute)
     return found.__func__ if isinstance(found, staticmethod | classmethod) else found
 

@@ -30,6 +30,13 @@ moved, so an upgrade is this checklist: re-read each changed one against ours):
   `ParameterValidator` and `AbstractRequestBodyValidator`, reading its `_schema`, `_required`
   and `_insert_messages`; the latter replaces `JSONRequestBodyValidator`): every failing field
   reported at once, bounded, in plain words; strict JSON; chunked bodies read.
+- `security.checking_access_tokens` (overrides `AbstractSecurityHandler._resolve_func`): the
+  bearer check is given in code, so the spec names no Python path and no environment swaps it.
+- `dependencies.HandlerResolver` (subclasses `Resolver`, calls its
+  `resolve_function_from_operation_id`): an operation's tag and operationId name its handler.
+  `dependencies` also reads Connexion's context variables (`context["token_info"]`, `operation`,
+  `scope`) in the handler's thread, to give handlers what they name and to find the operations
+  that declare `Idempotency-Key`.
 - `request_context` and `metrics` read `scope["extensions"]["connexion_routing"]["operation_id"]`
   (set by `RoutingOperation`) to name the route in access logs and metrics.
 """

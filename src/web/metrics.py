@@ -115,7 +115,7 @@ class Metrics:
         key = (operation, method, status)
         children = self._children.get(key)
         if children is None:
-            # Labelled with the spec's operationId (`users.get_user`), not the import path.
+            # Labelled with the spec's operationId (`get_user`), not the import path.
             labels = (operation.removeprefix(_RESOLVED_PREFIX), method, str(status))
             children = (self.requests.labels(*labels), self.latency.labels(*labels))
             self._children[key] = children

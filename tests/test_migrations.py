@@ -17,14 +17,16 @@ from sqlalchemy import func, select, text
 
 from taskapi.db import Database
 from taskapi.migrations import alembic_config, current_revisions, head_revision, upgrade_to_head
-from taskapi.models import Base, Task
-from taskapi.services import task_counts
+from taskapi.models import Base, IdempotentRequest, Task
+from taskapi.services import idempotency, task_counts
 from tests.conftest import BACKENDS, postgres_server_url
 from tests.utils.factories import create_task, create_user
 from tools.live_service import scratch_database
 
 # The first revision with a tasks table: below it there is nothing of theirs to keep.
 TASKS_SINCE = "0003"
+# The last revision that kept a remembered reply as status, headers and body columns.
+REPLY_AS_COLUMNS_UNTIL = "0007"
 CONCURRENT_MIGRATIONS = 3
 
 
@@ -103,3 +105,34 @@ def test_replicas_migrating_a_new_postgresql_database_at_once_all_succeed(tmp_pa
 
     assert failures == []
     assert revisions == (head_revision(),)
+
+
+def test_a_remembered_reply_survives_stepping_down_and_back_up(
+    migrated: Database, empty_database_url: str
+) -> None:
+    reply = {"status": 201, "headers": {"location": "/v1/tasks/1"}, "body": {"title": "Kept"}}
+    with migrated.transaction(writes=True) as session:
+        owner = create_user(session)
+        claimed = idempotency.claim(
+            session=session,
+            owner_id=owner.id,
+            operation="create_task",
+            key="retry-me",
+            request_fingerprint="0" * 64,
+        )
+        assert isinstance(claimed, IdempotentRequest)
+        idempotency.remember(session=session, record=claimed, reply=reply)
+    config = alembic_config(empty_database_url)
+
+    command.downgrade(config, REPLY_AS_COLUMNS_UNTIL)
+    command.upgrade(config, "head")
+
+    with migrated.transaction() as session:
+        again = idempotency.claim(
+            session=session,
+            owner_id=owner.id,
+            operation="create_task",
+            key="retry-me",
+            request_fingerprint="0" * 64,
+        )
+    assert again == idempotency.Remembered(reply)

@@ -66,7 +66,12 @@ def access_token(secret: str, user_id: Any) -> str:
         access_ttl=timedelta(hours=12),
         refresh_ttl=timedelta(days=1),
     )
-    return issuer.issue_access_token(user_id=str(user_id), token_version=0, now=datetime.now(UTC))
+    return issuer.issue_access_token(
+        user_id=str(user_id),
+        token_version=0,
+        session_id=seed.BENCH_SESSION_ID,
+        now=datetime.now(UTC),
+    )
 
 
 def deepest_page(fixture: seed.Fixture, wanted: int) -> int:

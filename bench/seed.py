@@ -13,6 +13,7 @@ and receives the tasks the create benchmark makes (so writes never change what i
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
@@ -42,6 +43,8 @@ from taskapi.db import create_engine_for
 from taskapi.migrations import upgrade_to_head
 from taskapi.models import PRIORITY_RANKS, RefreshToken, Task, TaskCount, User
 
+# The login session the benchmark's access tokens belong to (taskapi checks it is alive).
+BENCH_SESSION_ID = uuid.UUID("0193a000-0000-7000-8000-00000000be7c")
 OWNER_EMAIL = "owner@bench.example"
 WRITER_EMAIL = "writer@bench.example"
 PASSWORD = "bench password, not a secret"
@@ -112,10 +115,29 @@ def prepare(url: str, size: int, *, log: Any = print) -> Fixture:
             connection.execute(delete(Task).where(Task.owner_id == writer))
             connection.execute(delete(TaskCount).where(TaskCount.owner_id == writer))
             connection.execute(delete(RefreshToken))
+            _open_bench_sessions(connection)
         _vacuum(engine)
         return _fixture(engine, url, size)
     finally:
         engine.dispose()
+
+
+def _open_bench_sessions(connection: Connection) -> None:
+    """One live session for each of the owner and the writer (BENCH_SESSION_ID), as a login
+    would leave: the refresh token that keeps it alive."""
+    now = datetime.now(UTC)
+    for email in (OWNER_EMAIL, WRITER_EMAIL):
+        user_id = connection.scalar(select(User.id).where(User.email == email))
+        connection.execute(
+            insert(RefreshToken).values(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                family_id=BENCH_SESSION_ID,
+                token_hash=hashlib.sha256(f"bench session of {email}".encode()).hexdigest(),
+                created_at=now,
+                expires_at=now + timedelta(days=1),
+            )
+        )
 
 
 def _vacuum(engine: Engine) -> None:

@@ -37,8 +37,11 @@ APPS = {
 # as --no-access-log does uvicorn's for every service.
 TASKAPI_ENV = {
     "RATE_LIMIT": "1000000000/minute",
+    "LOGIN_RATE_LIMIT_PER_ACCOUNT_AND_CLIENT": "1000000000/minute",
     "LOGIN_RATE_LIMIT_PER_ACCOUNT": "1000000000/minute",
     "LOGIN_RATE_LIMIT_PER_CLIENT": "1000000000/minute",
+    "REFRESH_RATE_LIMIT_PER_CLIENT": "1000000000/minute",
+    "REGISTRATION_RATE_LIMIT_PER_CLIENT": "1000000000/minute",
     "LOG_LEVEL": "WARNING",
 }
 
@@ -107,7 +110,8 @@ def start(
     `taskapi serve` whatever the worker count."""
     label = label or name
     port = free_port()
-    environment = {**os.environ, **env, **(TASKAPI_ENV if name == "taskapi" else {})}
+    # A run's own `env` wins (the registration flood keeps taskapi's registration limit).
+    environment = {**os.environ, **(TASKAPI_ENV if name == "taskapi" else {}), **env}
     if name == "taskapi" and (as_deployed or workers > 1):
         # Several workers are served as taskapi is deployed, by `taskapi serve`: its supervisor
         # gives each worker a listening socket of its own (taskapi.serving.BalancedWorkers).

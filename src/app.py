@@ -21,8 +21,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from taskapi.db import Database
 from taskapi.services.auth import AuthPolicy
+from taskapi.services.credential_throttle import CredentialLimits, CredentialThrottle
 from taskapi.services.passwords import use_password_profile
-from taskapi.services.throttle import Throttle, rate_limit
+from taskapi.services.throttle import Throttle, rate_limit, rate_limits
 from taskapi.services.tokens import TokenIssuer
 from taskapi.settings import Settings
 from taskapi.spec import load_spec
@@ -38,11 +39,12 @@ from taskapi.web.problems import register_problem_handlers
 from taskapi.web.rate_limits import RateLimitMiddleware
 from taskapi.web.request_context import RequestContextMiddleware
 from taskapi.web.routes import AllowedMethods
-from taskapi.web.security import AUTH_POLICY_STATE_KEY
+from taskapi.web.security import AUTH_POLICY_STATE_KEY, SwaggerUIContentSecurity
 from taskapi.web.validation import VALIDATOR_MAP
 
 
 def auth_policy(settings: Settings) -> AuthPolicy:
+    throttle = Throttle(settings.redis_url or "memory://", timeout_ms=settings.redis_timeout_ms)
     return AuthPolicy(
         tokens=TokenIssuer(
             secret=settings.signing_secret(),
@@ -51,9 +53,20 @@ def auth_policy(settings: Settings) -> AuthPolicy:
             access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         ),
-        throttle=Throttle(settings.redis_url or "memory://", timeout_ms=settings.redis_timeout_ms),
-        login_limit_per_account=rate_limit(settings.login_rate_limit_per_account),
-        login_limit_per_client=rate_limit(settings.login_rate_limit_per_client),
+        throttle=throttle,
+        credentials=CredentialThrottle(
+            throttle,
+            CredentialLimits(
+                per_account_and_client=rate_limits(
+                    settings.login_rate_limit_per_account_and_client
+                ),
+                per_client=rate_limits(settings.login_rate_limit_per_client),
+                per_account=rate_limits(settings.login_rate_limit_per_account),
+            ),
+        ),
+        refresh_limit_per_client=rate_limit(settings.refresh_rate_limit_per_client),
+        registration_limit_per_client=rate_limit(settings.registration_rate_limit_per_client),
+        refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
     )
 
 
@@ -115,13 +128,16 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
     )
     spec = load_spec()
     metrics = Metrics(
-        multiprocess_dir=settings.prometheus_multiproc_dir, token=settings.metrics_token
+        multiprocess_dir=settings.prometheus_multiproc_dir,
+        token=settings.metrics_token,
+        enabled=settings.metrics_enabled,
     )
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         # Pool gauges of the pool this app owns (a test's shared engine is not its own).
-        sampler = asyncio.create_task(metrics.watch_pool(db.engine)) if database is None else None
+        samples = metrics.enabled and database is None
+        sampler = asyncio.create_task(metrics.watch_pool(db.engine)) if samples else None
         yield
         if sampler is not None:
             sampler.cancel()
@@ -142,7 +158,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             *proxy_headers(settings),
             # Outside the request context, so that its own answers (413, last-resort 500)
             # are counted too.
-            functools.partial(MetricsMiddleware, metrics=metrics),
+            *([functools.partial(MetricsMiddleware, metrics=metrics)] if metrics.enabled else []),
             functools.partial(
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,
@@ -159,6 +175,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
                 exempt_paths=unthrottled_paths(spec),
             ),
             ExceptionMiddleware,
+            # Outside the UI, to give its page a CSP naming exactly the page's inline code.
+            SwaggerUIContentSecurity,
             SwaggerUIOnItsPaths,
             RoutingMiddleware,
             SecurityMiddleware,
@@ -182,7 +200,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
         security_map=PLANNED_SECURITY_MAP,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=True),
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=settings.docs_ui_enabled, serve_spec=True),
     )
     register_problem_handlers(app, allowed_methods=AllowedMethods(spec))
     return app

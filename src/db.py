@@ -16,8 +16,8 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
+
+from taskapi.private_files import create_private_file
 
 # Execution option naming a unit of work that will write (see `Database.transaction`).
 WRITE_INTENT = "taskapi_writes"
@@ -61,6 +63,19 @@ class ReadingSession(Session):
         super().flush(objects)
 
 
+class WritingSession(Session):
+    """A session that starts its unit of work as a writer only at its first statement, so
+    that whatever comes before it (hashing a password) holds no lock and no connection."""
+
+    before_first_statement: Callable[[], None] | None = None
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        if self.before_first_statement is not None:
+            start, self.before_first_statement = self.before_first_statement, None
+            start()
+        return super().get_bind(*args, **kwargs)
+
+
 class Database:
     def __init__(self, engine: Engine, *, bind: Engine | Connection | None = None) -> None:
         self.engine = engine
@@ -71,7 +86,10 @@ class Database:
         # Tests bind to a connection inside an outer transaction; the request's own commit
         # then only releases a savepoint, and the test rolls everything back.
         self._sessions = sessionmaker(
-            bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            bind=bind,
+            class_=WritingSession,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
         )
         self._reading_sessions = sessionmaker(
             bind=bind,
@@ -103,10 +121,18 @@ class Database:
         wait was sleeping past the moment the lock came free; between processes, the busy
         handler still arbitrates. The whole unit of work runs in one thread (one handler call),
         so a writer never waits for a thread while holding the turn.
+
+        Both happen at the unit of work's first statement, not when the block opens.
         """
-        with self._turn(writes), self._sessions() as session:
+        with ExitStack() as stack:
+            session = stack.enter_context(self._sessions())
             if writes:
-                session.connection(execution_options={WRITE_INTENT: True})
+
+                def begin_writing() -> None:
+                    stack.enter_context(self._turn(writes=True))
+                    session.connection(execution_options={WRITE_INTENT: True})
+
+                session.before_first_statement = begin_writing
             try:
                 yield session
             except BaseException:
@@ -179,7 +205,8 @@ def create_engine_for(url: str, *, pool: PoolSettings | None = None) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return _create_server_engine(url, pool or PoolSettings())
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Created here, 0600, before SQLite would create it with the umask's permissions.
+        create_private_file(Path(parsed.database))
     engine = create_engine(url, connect_args={"check_same_thread": False})
     _use_sqlite_properly(engine)
     return engine

@@ -6,6 +6,7 @@ A bad value fails the boot with a message naming the variable, rather than the f
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from pathlib import Path
 from limits import parse_many
 
 from taskapi.db import PoolSettings
+from taskapi.private_files import create_private_file
 from taskapi.services.throttle import STORE_TIMEOUT_MS
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -48,8 +50,15 @@ class Settings:
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     # `limits` notation, such as "300/minute" or "10 per second; 1000 per hour".
     rate_limit: str = "600/minute"
-    login_rate_limit_per_account: str = "10/minute"
-    login_rate_limit_per_client: str = "30/minute"
+    # Failed password checks (README, "Password guessing"): per account and address, with
+    # delays that grow window by window; per address across accounts; per account across
+    # addresses, a ceiling past which only addresses that have not failed on it may try.
+    login_rate_limit_per_account_and_client: str = "5/minute;20/hour;100/day"
+    login_rate_limit_per_client: str = "20/minute;100/hour;500/day"
+    login_rate_limit_per_account: str = "50/hour;100/day"
+    refresh_rate_limit_per_client: str = "30/minute"
+    registration_rate_limit_per_client: str = "20/hour"
+    refresh_grace_seconds: int = 10
     redis_url: str = ""
     # Deadline of every call to Redis: to connect, and for each reply.
     redis_timeout_ms: int = STORE_TIMEOUT_MS
@@ -70,8 +79,12 @@ class Settings:
     db_statement_timeout_ms: int = 5_000
     # Seconds a request waits for one of its worker's handler threads, then 503.
     handler_queue_timeout: int = 3
-    # Metrics: `GET /v1/metrics` needs `Authorization: Bearer <token>` when set.
+    # Metrics: `GET /v1/metrics` needs `Authorization: Bearer <token>` when set, and the token
+    # must be set whenever the service can be reached from beyond loopback (README).
+    metrics_enabled: bool = True
     metrics_token: str = ""
+    # The interactive documentation (Swagger UI at /v1/ui/); the spec itself is always served.
+    docs_ui_enabled: bool = True
     # prometheus-client's own variable: one file per worker in it, summed at each scrape.
     prometheus_multiproc_dir: str = ""
 
@@ -93,7 +106,14 @@ class Settings:
         for name in ("access_token_ttl_seconds", "refresh_token_ttl_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive number of seconds")
-        for name in ("rate_limit", "login_rate_limit_per_account", "login_rate_limit_per_client"):
+        for name in (
+            "rate_limit",
+            "login_rate_limit_per_account_and_client",
+            "login_rate_limit_per_account",
+            "login_rate_limit_per_client",
+            "refresh_rate_limit_per_client",
+            "registration_rate_limit_per_client",
+        ):
             try:
                 parse_many(getattr(self, name))
             except ValueError:
@@ -119,11 +139,34 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
-        for name in ("graceful_timeout", "db_max_overflow", "db_statement_timeout_ms"):
+        for name in (
+            "graceful_timeout",
+            "db_max_overflow",
+            "db_statement_timeout_ms",
+            "refresh_grace_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name.upper()} must not be negative (0: none)")
         if self.metrics_token and len(self.metrics_token) < MIN_SECRET_LENGTH:
             raise SettingsError(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters")
+        if self.metrics_enabled and not self.metrics_token and self.reachable_beyond_loopback:
+            raise SettingsError(
+                "METRICS_TOKEN must be set when HOST is not a loopback address or a proxy"
+                " forwards to the service (FORWARDED_ALLOW_IPS); or set METRICS_ENABLED=false"
+            )
+
+    @property
+    def reachable_beyond_loopback(self) -> bool:
+        """Whether anyone but this machine's own processes can send requests: the service
+        listens on another address, or a trusted proxy forwards others' requests to it."""
+        if self.forwarded_allow_ips:
+            return True
+        if self.host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return True  # a host name: whatever it resolves to may be public
 
     @property
     def pool(self) -> PoolSettings:
@@ -161,11 +204,24 @@ class Settings:
                 env, "REFRESH_TOKEN_TTL_SECONDS", defaults.refresh_token_ttl_seconds
             ),
             rate_limit=env.get("RATE_LIMIT", defaults.rate_limit),
+            login_rate_limit_per_account_and_client=env.get(
+                "LOGIN_RATE_LIMIT_PER_ACCOUNT_AND_CLIENT",
+                defaults.login_rate_limit_per_account_and_client,
+            ),
             login_rate_limit_per_account=env.get(
                 "LOGIN_RATE_LIMIT_PER_ACCOUNT", defaults.login_rate_limit_per_account
             ),
             login_rate_limit_per_client=env.get(
                 "LOGIN_RATE_LIMIT_PER_CLIENT", defaults.login_rate_limit_per_client
+            ),
+            refresh_rate_limit_per_client=env.get(
+                "REFRESH_RATE_LIMIT_PER_CLIENT", defaults.refresh_rate_limit_per_client
+            ),
+            registration_rate_limit_per_client=env.get(
+                "REGISTRATION_RATE_LIMIT_PER_CLIENT", defaults.registration_rate_limit_per_client
+            ),
+            refresh_grace_seconds=_int(
+                env, "REFRESH_GRACE_SECONDS", defaults.refresh_grace_seconds
             ),
             redis_url=env.get("REDIS_URL", ""),
             redis_timeout_ms=_int(env, "REDIS_TIMEOUT_MS", defaults.redis_timeout_ms),
@@ -186,7 +242,9 @@ class Settings:
             handler_queue_timeout=_int(
                 env, "HANDLER_QUEUE_TIMEOUT", defaults.handler_queue_timeout
             ),
+            metrics_enabled=_bool(env, "METRICS_ENABLED", defaults.metrics_enabled),
             metrics_token=env.get("METRICS_TOKEN", ""),
+            docs_ui_enabled=_bool(env, "DOCS_UI_ENABLED", defaults.docs_ui_enabled),
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
 
@@ -196,10 +254,8 @@ class Settings:
             return self.jwt_secret
         path = self.data_dir / "jwt-secret"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
             candidate = self.data_dir / f".jwt-secret.{os.getpid()}"
-            candidate.write_text(secrets.token_urlsafe(48), encoding="ascii")
-            candidate.chmod(0o600)
+            create_private_file(candidate, secrets.token_urlsafe(48).encode("ascii"))
             # link() is atomic and refuses to overwrite: when several workers start at once,
             # exactly one secret wins and every worker reads that one.
             with contextlib.suppress(FileExistsError):

@@ -8,6 +8,9 @@ need no clean-up.
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +23,7 @@ from starlette.testclient import TestClient
 
 from taskapi.app import create_app
 from taskapi.db import Database, create_engine_for
+from taskapi.logging_conf import configure_logging
 from taskapi.migrations import upgrade_to_head
 from taskapi.services import users
 from taskapi.settings import Settings
@@ -107,8 +111,11 @@ def settings(database_url: str) -> Settings:
         jwt_secret="test-signing-secret-that-is-long-enough",
         # Tests that exercise the limits lower them; the rest must never meet them.
         rate_limit="100000/minute",
+        login_rate_limit_per_account_and_client="10000/minute",
         login_rate_limit_per_account="10000/minute",
         login_rate_limit_per_client="10000/minute",
+        refresh_rate_limit_per_client="10000/minute",
+        registration_rate_limit_per_client="10000/minute",
     )
 
 
@@ -127,6 +134,32 @@ def app(session_app: AsyncApp, database: Database) -> AsyncApp:
 def client(app: AsyncApp) -> Iterator[TestClient]:
     with app.test_client() as client:
         yield client
+
+
+@pytest.fixture
+def committing_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """A client of an app whose units of work commit for real, for tests of concurrency
+    (which one rolled-back transaction, shared by all requests, cannot show). Such tests
+    register users of their own and delete them at the end."""
+    app = create_app(settings, database=Database(engine))
+    with app.test_client() as client:
+        yield client
+
+
+@pytest.fixture
+def json_logs() -> Iterator[Any]:
+    """The real logging setup, writing into a buffer; yields a reader of the records so far."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    output = io.StringIO()
+    configure_logging("DEBUG", stream=output)
+
+    def records() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in output.getvalue().splitlines() if line]
+
+    yield records
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
 
 
 @pytest.fixture

@@ -48,8 +48,11 @@ def clients(
         password_hash_profile="CHEAPEST",
         validate_responses=True,  # taskapi's own answers are checked against the spec too
         rate_limit="100000/minute",
+        login_rate_limit_per_account_and_client="100000/minute",
         login_rate_limit_per_account="100000/minute",
         login_rate_limit_per_client="100000/minute",
+        refresh_rate_limit_per_client="100000/minute",
+        registration_rate_limit_per_client="100000/minute",
     )
     apps: dict[str, Any] = {"taskapi": create_app(settings)}
     for peer in PEERS:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from sqlalchemy import select
 from taskapi.cli import main
 from taskapi.db import Database
 from taskapi.models import User
+from taskapi.settings import Settings
 
 
 @pytest.fixture
@@ -61,3 +65,38 @@ def test_create_admin_refuses_a_short_password(
         main(["create-admin", "--email", "x@example.com", "--password-stdin"])
 
     assert _role_of(database_file, "x@example.com") is None
+
+
+def test_create_admin_refuses_a_weak_password_saying_why(
+    database_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("password1234\n"))
+
+    with pytest.raises(SystemExit, match="too easy to guess"):
+        main(["create-admin", "--email", "weak@example.com", "--password-stdin"])
+
+    assert _role_of(database_file, "weak@example.com") is None
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The common umask, under which new files are 0644 unless created private."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_a_new_sqlite_database_and_signing_secret_are_private_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{data / 'service.sqlite3'}")
+    monkeypatch.setenv("DATA_DIR", str(data))
+
+    main(["migrate"])
+    Settings.from_env().signing_secret()
+
+    assert stat.S_IMODE((data / "service.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "jwt-secret").stat().st_mode) == 0o600
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700

@@ -46,9 +46,10 @@ def test_concurrent_writers_run_one_after_another_and_all_succeed(database: Data
 
     def write(writer: int) -> None:
         with database.transaction(writes=True) as session:
+            # The first statement takes the writer's turn.
+            session.execute(text("INSERT INTO marks VALUES (:w)"), {"w": writer})
             events.append(("start", writer))
             time.sleep(0.02)  # hold the turn long enough for the others to queue behind it
-            session.execute(text("INSERT INTO marks VALUES (:w)"), {"w": writer})
             events.append(("end", writer))
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(WRITERS)]
@@ -60,6 +61,31 @@ def test_concurrent_writers_run_one_after_another_and_all_succeed(database: Data
     pairs = [events[i : i + 2] for i in range(0, len(events), 2)]
     assert all(start[1] == end[1] for start, end in pairs), events
     assert _count(database) == WRITERS
+
+
+def test_a_writer_holds_no_turn_before_its_first_statement(database: Database) -> None:
+    """What a writing unit of work does before touching the database (hashing a password)
+    does not keep other writers waiting."""
+    opened, other_done = threading.Event(), threading.Event()
+
+    def slow_to_start() -> None:
+        with database.transaction(writes=True) as session:
+            opened.set()
+            other_done.wait(timeout=10)
+            session.execute(text("INSERT INTO marks VALUES (1)"))
+
+    slow = threading.Thread(target=slow_to_start)
+    slow.start()
+    opened.wait(timeout=10)
+    started = time.monotonic()
+    with database.transaction(writes=True) as session:
+        session.execute(text("INSERT INTO marks VALUES (2)"))
+    waited = time.monotonic() - started
+    other_done.set()
+    slow.join(timeout=10)
+
+    assert waited < 1  # against the 5 s a held turn would make it wait, then fail
+    assert _count(database) == 2
 
 
 def test_a_write_that_fails_passes_the_turn_on(database: Database) -> None:

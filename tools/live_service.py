@@ -85,8 +85,11 @@ def service_environment(database_url: str, data_dir: Path, port: int) -> dict[st
         "ACCESS_TOKEN_TTL_SECONDS": "3600",
         # Test traffic from one address, far beyond what one client is allowed in production.
         "RATE_LIMIT": "1000000/minute",
+        "LOGIN_RATE_LIMIT_PER_ACCOUNT_AND_CLIENT": "1000000/minute",
         "LOGIN_RATE_LIMIT_PER_ACCOUNT": "1000000/minute",
         "LOGIN_RATE_LIMIT_PER_CLIENT": "1000000/minute",
+        "REFRESH_RATE_LIMIT_PER_CLIENT": "1000000/minute",
+        "REGISTRATION_RATE_LIMIT_PER_CLIENT": "1000000/minute",
         "PASSWORD_HASH_PROFILE": "CHEAPEST",
         "VALIDATE_RESPONSES": "true",
     }

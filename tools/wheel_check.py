@@ -66,7 +66,7 @@ def use_live_service() -> int:
     base = os.environ["TASKAPI_URL"]
     account = {"email": "wheel@example.com", "password": "a wheel installs and serves"}
     statuses = {
-        "register": call(f"{base}/users", {**account, "name": "Wheel", "age": 30})[0],
+        "register": call(f"{base}/users", {**account, "name": "Wheel Check", "age": 30})[0],
         "log in": call(f"{base}/auth/token", account)[0],
     }
     with urllib.request.urlopen(f"{base}/openapi.json", timeout=10) as response:  # noqa: S310

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from taskapi.models import User
 from taskapi.services import auth as auth_service
 from taskapi.services.auth import AuthPolicy, TokenPair
+from taskapi.services.tokens import AccessClaims
 from taskapi.web.responses import empty_reply, json_reply
 
 
@@ -40,6 +41,13 @@ def refresh_token(
     return json_reply(token_pair_resource(pair))
 
 
-def revoke_token(*, session: Session, current_user: User, body: dict[str, Any]) -> Response:
-    auth_service.logout(session=session, user=current_user, refresh_token=body["refresh_token"])
+def revoke_token(
+    *, session: Session, current_user: User, access_claims: AccessClaims, body: dict[str, Any]
+) -> Response:
+    auth_service.logout(
+        session=session,
+        user=current_user,
+        claims=access_claims,
+        refresh_token=body["refresh_token"],
+    )
     return empty_reply()

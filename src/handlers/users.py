@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from taskapi.models import User
 from taskapi.services import users
+from taskapi.services.auth import AuthPolicy
 from taskapi.services.pagination import PageRequest
 from taskapi.web.responses import empty_reply, json_reply, page_reply, timestamp
 
@@ -27,8 +28,12 @@ def user_resource(user: User) -> dict[str, Any]:
     }
 
 
-def create_user(*, session: Session, body: dict[str, Any]) -> Response:
-    user = users.create(session=session, user_in=users.UserCreate(**body))
+def create_user(
+    *, session: Session, auth: AuthPolicy, client: str, body: dict[str, Any]
+) -> Response:
+    user = users.register(
+        session=session, policy=auth, user_in=users.UserCreate(**body), client=client
+    )
     location = f"{request.url.path}/{user.id}"
     return json_reply(user_resource(user), status=201, headers={"Location": location})
 
@@ -59,11 +64,27 @@ def get_current_user(*, current_user: User) -> Response:
     return json_reply(user_resource(current_user))
 
 
-def update_current_user(*, session: Session, current_user: User, body: dict[str, Any]) -> Response:
-    user = users.update(session=session, user=current_user, changes=users.UserUpdate(**body))
+def update_current_user(
+    *, session: Session, auth: AuthPolicy, current_user: User, client: str, body: dict[str, Any]
+) -> Response:
+    user = users.update(
+        session=session,
+        policy=auth,
+        user=current_user,
+        changes=users.UserUpdate(**body),
+        client=client,
+    )
     return json_reply(user_resource(user))
 
 
-def delete_current_user(*, session: Session, current_user: User) -> Response:
-    users.delete(session=session, actor=current_user, user_id=str(current_user.id))
+def delete_current_user(
+    *, session: Session, auth: AuthPolicy, current_user: User, client: str, body: dict[str, Any]
+) -> Response:
+    users.delete_own_account(
+        session=session,
+        policy=auth,
+        user=current_user,
+        current_password=body["current_password"],
+        client=client,
+    )
     return empty_reply()

@@ -13,7 +13,11 @@ from taskapi.models.base import Base, new_id, utc_now
 
 class RefreshToken(Base):
     __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_family_id", "family_id"),)
+    __table_args__ = (
+        Index("ix_refresh_tokens_family_id", "family_id"),
+        # `taskapi purge` deletes expired tokens in batches, oldest first.
+        Index("ix_refresh_tokens_expires_at", "expires_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(
@@ -26,4 +30,6 @@ class RefreshToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # The client bucket (address, IPv6 /64) that used it: only it gets the refresh grace.
+    used_by: Mapped[str | None] = mapped_column(String(64))
     revoked_at: Mapped[datetime | None]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from limits import RateLimitItem
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from taskapi.errors import AuthenticationError, StolenTokenError
 from taskapi.models import RefreshToken, User
+from taskapi.services import audit
+from taskapi.services.credential_throttle import CredentialThrottle
 from taskapi.services.passwords import hash_password, needs_rehash, verify_password
-from taskapi.services.throttle import Throttle
+from taskapi.services.throttle import Throttle, client_bucket
 from taskapi.services.tokens import AccessClaims, TokenIssuer, hash_refresh_token, new_refresh_token
 from taskapi.services.users import normalise_email
 
@@ -24,8 +26,12 @@ class AuthPolicy:
 
     tokens: TokenIssuer
     throttle: Throttle
-    login_limit_per_account: RateLimitItem
-    login_limit_per_client: RateLimitItem
+    credentials: CredentialThrottle
+    refresh_limit_per_client: RateLimitItem
+    registration_limit_per_client: RateLimitItem
+    # A used refresh token presented again this soon, from the same client, is a race (two
+    # tabs refreshing at once), not a theft: it gets the pair already issued.
+    refresh_grace: timedelta
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +42,7 @@ class TokenPair:
 
 
 _BAD_CREDENTIALS = "The email or password is wrong."
+_BAD_REFRESH_TOKEN = "The refresh token is not valid."
 
 
 def login(
@@ -43,68 +50,138 @@ def login(
 ) -> TokenPair:
     """Tokens for the account with this email and password.
 
-    Attempts are limited per account and per client address. A wrong email and a wrong password
+    Failed checks are limited by the credential throttle. A wrong email and a wrong password
     raise the same AuthenticationError after the same amount of work.
     """
     email = normalise_email(email)
-    policy.throttle.hit(policy.login_limit_per_client, "login-client", client)
-    policy.throttle.hit(policy.login_limit_per_account, "login-account", email)
+    policy.credentials.check(account=email, client=client)
     user = session.scalar(select(User).where(User.email == email))
     if not verify_password(user.password_hash if user else None, password) or user is None:
+        policy.credentials.failed(account=email, client=client)
+        audit.record("login", outcome="failure", account=email, client=client)
         raise AuthenticationError(_BAD_CREDENTIALS)
+    # Locked (PostgreSQL) only now, after the slow check, so that a deletion of the account
+    # waits for the login to finish rather than leave it a token to insert for a user that is
+    # gone; and checked again, since the password may have changed meanwhile.
+    verified_hash = user.password_hash
+    user = _locked_user(session, user.id)
+    if user is None or user.password_hash != verified_hash:
+        raise AuthenticationError(_BAD_CREDENTIALS)
+    policy.credentials.succeeded(account=email, client=client)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    return _issue_pair(session=session, policy=policy, user=user, family_id=uuid.uuid4())
+    audit.record("login", outcome="success", actor=str(user.id), client=client)
+    return _issue_pair(
+        session=session,
+        policy=policy,
+        user=user,
+        family_id=uuid.uuid4(),
+        refresh_token=new_refresh_token(),
+    )
 
 
 def refresh(*, session: Session, policy: AuthPolicy, refresh_token: str, client: str) -> TokenPair:
     """A new pair for a refresh token, which is used up.
 
-    A token presented a second time revokes its whole family (StolenTokenError): one of the
-    two presenters stole it, and we cannot tell which.
+    The same token presented again by the same client within the grace window gets the same
+    refresh token back (and a fresh access token of the same session). Later, or from another
+    client, it revokes its whole family (StolenTokenError): one of the two presenters stole it,
+    and we cannot tell which.
     """
-    policy.throttle.hit(policy.login_limit_per_client, "refresh-client", client)
+    policy.throttle.hit(policy.refresh_limit_per_client, "refresh-client", client_bucket(client))
     now = datetime.now(UTC)
-    stored = session.scalar(
-        select(RefreshToken)
-        .where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
-        .with_for_update()
+    token_hash = hash_refresh_token(refresh_token)
+    owner_id = session.scalar(
+        select(RefreshToken.user_id).where(RefreshToken.token_hash == token_hash)
     )
-    if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
-        raise AuthenticationError("The refresh token is not valid.")
-    if stored.used_at is not None:
-        _revoke_family(session=session, family_id=stored.family_id, now=now)
-        raise StolenTokenError("The refresh token was already used; its family is revoked.")
-    stored.used_at = now
-    user = session.get(User, stored.user_id)
-    if user is None:  # pragma: no cover - tokens are deleted with their user (ON DELETE CASCADE)
-        raise AuthenticationError("The refresh token is not valid.")
-    return _issue_pair(session=session, policy=policy, user=user, family_id=stored.family_id)
+    # The user's row first, then the token's: the order every unit of work takes them in
+    # (deleting a user locks it, then cascades to its tokens), so none can deadlock another.
+    user = None if owner_id is None else _locked_user(session, owner_id)
+    stored = session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
+    )
+    if user is None or stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+        raise AuthenticationError(_BAD_REFRESH_TOKEN)
+    successor = policy.tokens.successor_of(refresh_token)
+    if stored.used_at is None:
+        stored.used_at, stored.used_by = now, client_bucket(client)
+        return _issue_pair(
+            session=session,
+            policy=policy,
+            user=user,
+            family_id=stored.family_id,
+            refresh_token=successor,
+        )
+    if _within_grace(stored, policy=policy, client=client, now=now):
+        return _pair(policy=policy, user=user, family_id=stored.family_id, refresh_token=successor)
+    _revoke_family(session=session, family_id=stored.family_id, now=now)
+    audit.record("refresh.reuse", outcome="family_revoked", actor=str(user.id), client=client)
+    raise StolenTokenError("The refresh token was already used; its family is revoked.")
 
 
-def logout(*, session: Session, user: User, refresh_token: str) -> None:
-    """Revoke the caller's refresh token and its family. Unknown tokens are ignored, so
-    logging out twice is harmless."""
+def _within_grace(stored: RefreshToken, *, policy: AuthPolicy, client: str, now: datetime) -> bool:
+    assert stored.used_at is not None
+    return stored.used_by == client_bucket(client) and now - stored.used_at <= policy.refresh_grace
+
+
+def logout(*, session: Session, user: User, claims: AccessClaims, refresh_token: str) -> None:
+    """End the caller's session (its access tokens stop working at once) and the one the
+    refresh token belongs to. Unknown tokens are ignored, so logging out twice is harmless."""
+    now = datetime.now(UTC)
     stored = session.scalar(
         select(RefreshToken).where(
             RefreshToken.token_hash == hash_refresh_token(refresh_token),
             RefreshToken.user_id == user.id,
         )
     )
-    if stored is not None:
-        _revoke_family(session=session, family_id=stored.family_id, now=datetime.now(UTC))
+    families = {claims.session_id} | ({stored.family_id} if stored is not None else set())
+    for family_id in families:
+        _revoke_family(session=session, family_id=family_id, now=now)
+    audit.record("logout", outcome="success", actor=str(user.id))
 
 
-def authenticate(*, session: Session, claims: AccessClaims) -> User:
+# Built once: this runs on every authenticated request (docs/deployment.md, "Sessions"). The
+# session id is a random UUID bound to the user inside the signed token, so the family alone
+# identifies it, and the first of its rows that is not revoked answers.
+_USER_OF_LIVE_SESSION = select(User).where(
+    User.id == bindparam("user_id"),
+    User.token_version == bindparam("version"),
+    exists().where(
+        RefreshToken.family_id == bindparam("session_id"), RefreshToken.revoked_at.is_(None)
+    ),
+)
+_USER_OF_LIVE_SESSION_FOR_WRITING = _USER_OF_LIVE_SESSION.with_for_update(key_share=True)
+
+
+def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = False) -> User:
     """The user a verified access token speaks for. Raises AuthenticationError when the user
-    is gone or changed their password after the token was issued."""
+    is gone, changed their password since, or the token's session has ended (logout, reuse
+    of a refresh token): one indexed query, the same one that loads the user.
+
+    `for_writing` locks the user's row (PostgreSQL) until the unit of work ends: a deletion
+    of the account then waits for it, and a unit of work that starts after the deletion
+    finds no user (401), so nothing is written for an account that is gone."""
     try:
-        user = session.get(User, uuid.UUID(claims.user_id))
+        user_id = uuid.UUID(claims.user_id)
     except ValueError:
-        user = None
-    if user is None or user.token_version != claims.token_version:
+        raise AuthenticationError("The token has been revoked.") from None
+    user = session.scalar(
+        _USER_OF_LIVE_SESSION_FOR_WRITING if for_writing else _USER_OF_LIVE_SESSION,
+        {"user_id": user_id, "version": claims.token_version, "session_id": claims.session_id},
+    )
+    if user is None:
         raise AuthenticationError("The token has been revoked.")
     return user
+
+
+def _locked_user(session: Session, user_id: uuid.UUID) -> User | None:
+    """The user's row as it is now, locked until the unit of work ends (PostgreSQL)."""
+    return session.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
 
 
 def _revoke_family(*, session: Session, family_id: uuid.UUID, now: datetime) -> None:
@@ -116,10 +193,9 @@ def _revoke_family(*, session: Session, family_id: uuid.UUID, now: datetime) -> 
 
 
 def _issue_pair(
-    *, session: Session, policy: AuthPolicy, user: User, family_id: uuid.UUID
+    *, session: Session, policy: AuthPolicy, user: User, family_id: uuid.UUID, refresh_token: str
 ) -> TokenPair:
     now = datetime.now(UTC)
-    refresh_token = new_refresh_token()
     session.add(
         RefreshToken(
             user_id=user.id,
@@ -130,8 +206,15 @@ def _issue_pair(
         )
     )
     session.flush()
+    return _pair(policy=policy, user=user, family_id=family_id, refresh_token=refresh_token)
+
+
+def _pair(*, policy: AuthPolicy, user: User, family_id: uuid.UUID, refresh_token: str) -> TokenPair:
     access_token = policy.tokens.issue_access_token(
-        user_id=str(user.id), token_version=user.token_version, now=now
+        user_id=str(user.id),
+        token_version=user.token_version,
+        session_id=family_id,
+        now=datetime.now(UTC),
     )
     return TokenPair(
         access_token=access_token,

@@ -18,17 +18,18 @@ What happens when the store fails is decided here and nowhere else:
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse, parse_many
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
@@ -102,18 +103,42 @@ class Throttle:
     def hit(self, limit: RateLimitItem, *key: str) -> None:
         """Count one attempt against `limit` for `key`; raise TooManyRequestsError past it,
         and ServiceUnavailableError when the store cannot say (fails closed)."""
-        try:
-            with self._store():
-                if self._strict.hit(limit, *key):
-                    return
-                reset_at, _ = self._strict.get_window_stats(limit, *key)
-        except StoreUnavailableError:
-            raise ServiceUnavailableError(
-                STORE_UNAVAILABLE_DETAIL, retry_after=STORE_RETRY_AFTER_SECONDS
-            ) from None
+        with self._credential_store():
+            if self._strict.hit(limit, *key):
+                return
+            reset_at, _ = self._strict.get_window_stats(limit, *key)
         raise TooManyRequestsError(
             "Too many attempts; try again later.", retry_after=_seconds_until(reset_at)
         )
+
+    def wait_for(self, limits: Sequence[RateLimitItem], *key: str) -> int:
+        """Seconds until `key` may be counted again under every one of `limits` (0: now),
+        without counting anything. Fails closed, as `hit` does."""
+        with self._credential_store():
+            waits = [
+                _seconds_until(self._strict.get_window_stats(limit, *key).reset_time)
+                for limit in limits
+                if not self._strict.test(limit, *key)
+            ]
+        return max(waits, default=0)
+
+    def has_counted(self, limit: RateLimitItem, *key: str) -> bool:
+        """Whether anything was counted for `key` within `limit`'s window (fails closed)."""
+        with self._credential_store():
+            return self._strict.get_window_stats(limit, *key).remaining < limit.amount
+
+    def count(self, limits: Sequence[RateLimitItem], *key: str) -> None:
+        """Count one event for `key` under each of `limits` (past a limit it stays full);
+        fails closed."""
+        with self._credential_store():
+            for limit in limits:
+                self._strict.hit(limit, *key)
+
+    def forget(self, limits: Sequence[RateLimitItem], *key: str) -> None:
+        """Drop what was counted for `key` under each of `limits` (fails closed)."""
+        with self._credential_store():
+            for limit in limits:
+                self._strict.clear(limit, *key)
 
     def spend(self, limit: RateLimitItem, *key: str) -> Budget | None:
         """Count one request against `limit`; the budget left (remaining -1 when the request
@@ -159,6 +184,18 @@ class Throttle:
             self._threads.shutdown(wait=False, cancel_futures=True)
 
     @contextmanager
+    def _credential_store(self) -> Iterator[None]:
+        """A block that talks to the store for a credential limit: when the store cannot say,
+        ServiceUnavailableError (503), never a free pass."""
+        try:
+            with self._store():
+                yield
+        except StoreUnavailableError:
+            raise ServiceUnavailableError(
+                STORE_UNAVAILABLE_DETAIL, retry_after=STORE_RETRY_AFTER_SECONDS
+            ) from None
+
+    @contextmanager
     def _store(self, *, during_cooldown: bool = False) -> Iterator[None]:
         """A block that talks to the store: refused during the cooldown, and starting one
         when the store fails."""
@@ -193,5 +230,25 @@ def rate_limit(text: str) -> RateLimitItem:
     return parse(text)
 
 
+def rate_limits(text: str) -> tuple[RateLimitItem, ...]:
+    """Several limits in one setting, such as "5/minute;20/hour", longest window last."""
+    return tuple(sorted(parse_many(text), key=lambda limit: limit.get_expiry()))
+
+
 def _seconds_until(moment: float) -> int:
     return max(1, math.ceil(moment - time.time()))
+
+
+def client_bucket(address: str) -> str:
+    """The key a client address is counted under: IPv4 addresses one by one, IPv6 by /64
+    (one subscriber usually holds a whole /64, so counting its addresses one by one would
+    give it 2**64 budgets). Anything that is not an address (a test client) is its own key."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import UnaryExpression, select
 from sqlalchemy import update as sql_update
@@ -15,8 +15,13 @@ from sqlalchemy.orm import Session
 from taskapi.errors import ConflictError, InvalidFieldError, NotFoundError, PermissionDeniedError
 from taskapi.models import RefreshToken, Role, User
 from taskapi.models.base import utc_now
+from taskapi.services import audit
 from taskapi.services.pagination import Page, PageRequest, fetch_page
-from taskapi.services.passwords import hash_password, verify_password
+from taskapi.services.passwords import check_policy, hash_password, verify_password
+from taskapi.services.throttle import client_bucket
+
+if TYPE_CHECKING:
+    from taskapi.services.auth import AuthPolicy
 
 
 class UserSort(StrEnum):
@@ -48,14 +53,28 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def register(*, session: Session, policy: AuthPolicy, user_in: UserCreate, client: str) -> User:
+    """Register a user with the `user` role, within the per-address registration limit
+    (TooManyRequestsError past it); otherwise as `create`."""
+    policy.throttle.hit(
+        policy.registration_limit_per_client, "register-client", client_bucket(client)
+    )
+    user = create(session=session, user_in=user_in)
+    audit.record("user.registered", outcome="success", actor=str(user.id), client=client)
+    return user
+
+
 def create(*, session: Session, user_in: UserCreate, role: Role = Role.USER) -> User:
-    """Register a user, with the `user` role unless told otherwise (only `taskapi create-admin`
+    """Create a user, with the `user` role unless told otherwise (only `taskapi create-admin`
     does; no API input can choose a role).
 
-    The email is stored normalised and the name trimmed; the password only as an argon2id hash.
-    Raises ConflictError when the email is taken, whatever its case, including by a concurrent
+    The password must pass the policy (InvalidFieldError saying why not). The email is stored
+    normalised and the name trimmed; the password only as an argon2id hash, computed before
+    the first statement of the unit of work, so before it takes any write lock. Raises
+    ConflictError when the email is taken, whatever its case, including by a concurrent
     registration that commits first.
     """
+    check_policy(user_in.password, field="password", email=user_in.email, name=user_in.name)
     user = User(
         email=normalise_email(user_in.email),
         name=user_in.name.strip(),
@@ -110,11 +129,14 @@ def get_all(*, session: Session, actor: User, page: PageRequest, sort: UserSort)
     return fetch_page(session=session, query=query, page=page)
 
 
-def update(*, session: Session, user: User, changes: UserUpdate) -> User:
+def update(
+    *, session: Session, policy: AuthPolicy, user: User, changes: UserUpdate, client: str
+) -> User:
     """Apply a merge patch to the caller's own account.
 
-    A new password needs the current one (InvalidFieldError otherwise) and revokes every token
-    the user holds, access and refresh alike.
+    A new password needs the current one, checked through the credential throttle
+    (InvalidFieldError when missing or wrong, TooManyRequestsError while throttled), must
+    pass the policy, and ends every session of the user: access and refresh tokens alike.
     """
     if changes.name is not None:
         user.name = changes.name.strip()
@@ -125,21 +147,47 @@ def update(*, session: Session, user: User, changes: UserUpdate) -> User:
             raise InvalidFieldError(
                 "A new password needs the current one.", field="current_password"
             )
-        if not verify_password(user.password_hash, changes.current_password):
-            raise InvalidFieldError("The current password is wrong.", field="current_password")
+        check_current_password(
+            policy=policy, user=user, password=changes.current_password, client=client
+        )
+        check_policy(changes.password, field="password", email=user.email, name=user.name)
         user.password_hash = hash_password(changes.password)
         _revoke_all_tokens(session=session, user=user)
+        audit.record("user.password_changed", outcome="success", actor=str(user.id), client=client)
     session.flush()
     return user
 
 
-def delete(*, session: Session, actor: User, user_id: str) -> None:
-    """Delete a user and everything it owns (tasks, tokens). Admins may delete anyone;
-    users only themselves."""
-    if actor.role != Role.ADMIN and user_id != str(actor.id):
-        raise PermissionDeniedError("Only admins may delete other users.")
-    session.delete(_find(session=session, user_id=user_id))
+def delete_own_account(
+    *, session: Session, policy: AuthPolicy, user: User, current_password: str, client: str
+) -> None:
+    """Delete the caller's account and everything it owns, once the current password is
+    checked (through the credential throttle, as for a password change)."""
+    check_current_password(policy=policy, user=user, password=current_password, client=client)
+    session.delete(user)
     session.flush()
+    audit.record("user.deleted", outcome="success", actor=str(user.id), client=client)
+
+
+def delete(*, session: Session, actor: User, user_id: str) -> None:
+    """Delete another user and everything it owns (tasks, tokens): admins only (users delete
+    their own account with `delete_own_account`, which asks for the password)."""
+    _require_admin(actor)
+    target = _find(session=session, user_id=user_id)
+    session.delete(target)
+    session.flush()
+    audit.record("admin.user_deleted", outcome="success", actor=str(actor.id), target=user_id)
+
+
+def check_current_password(*, policy: AuthPolicy, user: User, password: str, client: str) -> None:
+    """Raise InvalidFieldError when `password` is not the user's, counting the failure on the
+    credential throttle (the one in front of login too)."""
+    policy.credentials.check(account=user.email, client=client)
+    if not verify_password(user.password_hash, password):
+        policy.credentials.failed(account=user.email, client=client)
+        audit.record("user.current_password", outcome="failure", actor=str(user.id), client=client)
+        raise InvalidFieldError("The current password is wrong.", field="current_password")
+    policy.credentials.succeeded(account=user.email, client=client)
 
 
 def promote_to_admin(*, session: Session, email: str) -> User:

@@ -6,7 +6,9 @@ for collaborators by naming keyword parameters, which this module supplies:
 - `session`: a session whose transaction commits when the handler returns and rolls back when
   it raises (the request owns the transaction; services never commit); for GET, HEAD and
   OPTIONS, a session that only reads (`Database.reading`);
-- `current_user`: the account the verified bearer token speaks for, loaded in that session;
+- `current_user`: the account the verified bearer token speaks for, loaded in that session
+  (and locked until it ends, when the unit of work writes);
+- `access_claims`: that token's claims (its session id, for logout);
 - `auth`: the authentication policy (token issuer, throttle, limits);
 - `client`: the client's address, for per-client limits;
 - `cursor_secret`: the key that signs page cursors.
@@ -30,7 +32,9 @@ from taskapi.services import auth
 from taskapi.services.tokens import AccessClaims
 
 HANDLERS_PACKAGE = "taskapi.handlers"
-INJECTED = frozenset({"session", "current_user", "auth", "client", "cursor_secret"})
+INJECTED = frozenset(
+    {"session", "current_user", "access_claims", "auth", "client", "cursor_secret"}
+)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -51,7 +55,9 @@ def with_dependencies(
         unit = database.reading() if reads_only else database.transaction(writes=True)
         with unit as session:
             try:
-                kwargs.update(_provide(wanted, session=session, policy=policy))
+                kwargs.update(
+                    _provide(wanted, session=session, policy=policy, writes=not reads_only)
+                )
                 if "cursor_secret" in wanted:
                     kwargs["cursor_secret"] = cursor_secret
                 return handler(*args, **kwargs)
@@ -64,7 +70,7 @@ def with_dependencies(
 
 
 def _provide(
-    wanted: frozenset[str], *, session: Session, policy: auth.AuthPolicy
+    wanted: frozenset[str], *, session: Session, policy: auth.AuthPolicy, writes: bool
 ) -> dict[str, Any]:
     provided: dict[str, Any] = {}
     if "session" in wanted:
@@ -77,7 +83,11 @@ def _provide(
     if "current_user" in wanted:
         # Connexion's security layer verified the token and left its claims here.
         claims: AccessClaims = context["token_info"]["claims"]
-        provided["current_user"] = auth.authenticate(session=session, claims=claims)
+        provided["current_user"] = auth.authenticate(
+            session=session, claims=claims, for_writing=writes
+        )
+        if "access_claims" in wanted:
+            provided["access_claims"] = claims
     return provided
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from taskapi.errors import AuthenticationError
+from taskapi.errors import AuthenticationError, NotFoundError
 from taskapi.web.dependencies import HANDLERS_PACKAGE
 
 METRICS_STATE_KEY = "metrics"
@@ -50,7 +50,10 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 class Metrics:
     """The service's instruments, created once per app."""
 
-    def __init__(self, *, multiprocess_dir: str = "", token: str = "") -> None:
+    def __init__(
+        self, *, multiprocess_dir: str = "", token: str = "", enabled: bool = True
+    ) -> None:
+        self.enabled = enabled
         self._token = f"Bearer {token}".encode() if token else b""
         self._multiprocess = bool(multiprocess_dir)
         # Instruments live in a registry of their own, so that several apps in one process
@@ -134,7 +137,9 @@ class Metrics:
 
     def scrape(self, authorization: str | None) -> Response:
         """The exposition in Prometheus text format; AuthenticationError when a token is set
-        and the request does not carry it."""
+        and the request does not carry it, NotFoundError when metrics are switched off."""
+        if not self.enabled:
+            raise NotFoundError("Metrics are switched off on this service (METRICS_ENABLED).")
         if self._token and not hmac.compare_digest((authorization or "").encode(), self._token):
             raise AuthenticationError("The metrics need the bearer token set in METRICS_TOKEN.")
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -13,7 +13,14 @@ from starlette.testclient import TestClient
 from taskapi.app import create_app
 from taskapi.db import Database
 from taskapi.settings import Settings
-from tests.utils.factories import DEFAULT_PASSWORD, bearer, log_in, register_user, signed_up
+from tests.utils.factories import (
+    DEFAULT_PASSWORD,
+    bearer,
+    delete_own_account,
+    log_in,
+    register_user,
+    signed_up,
+)
 
 Headers = dict[str, str]
 MERGE_PATCH = {"content-type": "application/merge-patch+json"}
@@ -107,20 +114,27 @@ def test_forged_or_expired_tokens_are_401(
     assert_unauthorized(response)
 
 
-def test_refresh_swaps_the_token_once_and_reuse_revokes_the_family(client: TestClient) -> None:
-    user = register_user(client)
-    first = log_in(client, email=user["email"])
+def test_refresh_reuse_after_the_grace_revokes_the_family_and_its_access_tokens(
+    settings: Settings, database: Database
+) -> None:
+    with _limited_app(settings, database, refresh_grace_seconds=0).test_client() as client:
+        user = register_user(client)
+        first = log_in(client, email=user["email"])
 
-    second = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
-    replay = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
-    after_theft = client.post(
-        "/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]}
-    )
+        second = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+        replay = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+        after_theft = client.post(
+            "/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]}
+        )
+        access_after_theft = client.get(
+            "/v1/users/me", headers=bearer(second.json()["access_token"])
+        )
 
     assert second.status_code == 200
     assert_unauthorized(replay)
     # The revocation was committed although the replay itself was refused.
     assert_unauthorized(after_theft)
+    assert_unauthorized(access_after_theft)
 
 
 def test_logout_revokes_the_refresh_token(client: TestClient) -> None:
@@ -194,7 +208,7 @@ def test_mass_assignment_of_protected_fields_is_refused(
 
 
 def test_deleted_users_token_stops_working(client: TestClient, user_headers: Headers) -> None:
-    assert client.delete("/v1/users/me", headers=user_headers).status_code == 204
+    assert delete_own_account(client, user_headers).status_code == 204
 
     assert_unauthorized(client.get("/v1/users/me", headers=user_headers))
 
@@ -251,7 +265,7 @@ def test_responses_carry_security_headers(client: TestClient, user_headers: Head
     assert "access-control-allow-origin" not in response.headers
 
 
-def _limited_app(settings: Settings, database: Database, **limits: str) -> AsyncApp:
+def _limited_app(settings: Settings, database: Database, **limits: Any) -> AsyncApp:
     return create_app(
         Settings(**{**settings.__dict__, **limits}),  # type: ignore[arg-type]
         database=database,

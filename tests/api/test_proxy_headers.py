@@ -33,6 +33,9 @@ def test_forwarded_headers_from_an_unknown_peer_are_ignored(
 def test_forwarded_headers_from_a_trusted_proxy_name_the_real_client(
     settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    trusted = dataclasses.replace(settings, forwarded_allow_ips=("testclient",))
+    # Behind a proxy the metrics need their token (Settings refuses to start otherwise).
+    trusted = dataclasses.replace(
+        settings, forwarded_allow_ips=("testclient",), metrics_token="m" * 32
+    )
 
     assert _client_seen(trusted, database, caplog) == "203.0.113.7"

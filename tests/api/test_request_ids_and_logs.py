@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from taskapi.logging_conf import configure_logging, redact_text
+from taskapi.logging_conf import redact_text
 from taskapi.services import users
 from taskapi.web.headers import LOGGED_HEADER_CHARS
 from tests.utils.factories import user_payload
-
-
-@pytest.fixture
-def json_logs() -> Iterator[Any]:
-    """The real logging setup, writing into a buffer; yields a reader of the records so far."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    output = io.StringIO()
-    configure_logging("DEBUG", stream=output)
-
-    def records() -> list[dict[str, Any]]:
-        return [json.loads(line) for line in output.getvalue().splitlines() if line]
-
-    yield records
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
 
 
 def test_well_formed_request_id_is_kept_and_echoed(client: TestClient) -> None:

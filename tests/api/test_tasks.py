@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Connection, text
 from starlette.testclient import TestClient
 
-from tests.utils.factories import register_user, signed_up
+from tests.utils.factories import delete_own_account, register_user, signed_up
 
 Headers = dict[str, str]
 MERGE_PATCH = {"content-type": "application/merge-patch+json"}
@@ -391,7 +391,7 @@ def test_deleting_the_account_deletes_its_tasks(
     user, headers = user_and_headers
     create(client, headers)
 
-    client.delete("/v1/users/me", headers=headers)
+    delete_own_account(client, headers)
 
     assert client.get(f"/v1/tasks?owner_id={user['id']}", headers=admin_headers).status_code == 404
 

@@ -11,29 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from taskapi.app import create_app
-from taskapi.db import Database
-from taskapi.settings import Settings
-from tests.utils.factories import signed_up
+from tests.utils.factories import delete_own_account, signed_up
 
 CONCURRENT_REQUESTS = 8
-
-
-@pytest.fixture
-def committing_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    app = create_app(settings, database=Database(engine))
-    with app.test_client() as client:
-        yield client
 
 
 @pytest.fixture
 def owner_headers(committing_client: TestClient) -> Iterator[dict[str, str]]:
     _, headers = signed_up(committing_client)
     yield headers
-    committing_client.delete("/v1/users/me", headers=headers)
+    delete_own_account(committing_client, headers)
 
 
 def test_concurrent_creates_with_one_idempotency_key_create_one_task(

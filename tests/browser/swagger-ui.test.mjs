@@ -20,6 +20,7 @@ let context;
 let page;
 let profile;
 const outside = [];
+const refusedByPolicy = [];
 
 before(async () => {
   assert.ok(BASE, "TASKAPI_URL must name the live service, such as http://127.0.0.1:8000/v1");
@@ -49,6 +50,10 @@ before(async () => {
     return route.abort();
   });
   page = await context.newPage();
+  // The page's own CSP (only its assets and its inline code): anything it refused shows here.
+  page.on("console", (message) => {
+    if (message.text().includes("Content Security Policy")) refusedByPolicy.push(message.text());
+  });
 });
 
 after(async () => {
@@ -94,4 +99,8 @@ test("Try it out registers a user through POST /users", async () => {
 
 test("the UI needed nothing from outside the service", () => {
   assert.deepEqual(outside, []);
+});
+
+test("the UI ran under its Content-Security-Policy without a refusal", () => {
+  assert.deepEqual(refusedByPolicy, []);
 });

@@ -10,27 +10,15 @@ from sqlalchemy.orm import Session
 from taskapi.errors import AuthenticationError, StolenTokenError, TooManyRequestsError
 from taskapi.models import User
 from taskapi.services import auth, users
-from taskapi.services.throttle import Throttle, rate_limit
-from taskapi.services.tokens import AccessClaims, TokenIssuer
 from tests.utils.factories import DEFAULT_PASSWORD, create_user
+from tests.utils.policies import ISSUER, auth_policy
 
-ISSUER = TokenIssuer(
-    secret="a-test-secret-of-at-least-thirty-two-chars",
-    issuer="taskapi",
-    audience="taskapi",
-    access_ttl=timedelta(minutes=15),
-    refresh_ttl=timedelta(days=30),
-)
+NEW_PASSWORD = "a brand new passphrase"
 
 
 @pytest.fixture
 def policy() -> auth.AuthPolicy:
-    return auth.AuthPolicy(
-        tokens=ISSUER,
-        throttle=Throttle("memory://"),
-        login_limit_per_account=rate_limit("3/minute"),
-        login_limit_per_client=rate_limit("5/minute"),
-    )
+    return auth_policy()
 
 
 def log_in(session: Session, policy: auth.AuthPolicy, user: User, **kw: str) -> auth.TokenPair:
@@ -51,7 +39,7 @@ def test_login_issues_an_access_token_for_the_user(
     pair = log_in(session, policy, user)
 
     claims = ISSUER.read_access_token(pair.access_token)
-    assert claims == AccessClaims(user_id=str(user.id), token_version=user.token_version)
+    assert (claims.user_id, claims.token_version) == (str(user.id), user.token_version)
     assert pair.expires_in == 900
     assert pair.refresh_token.startswith("rt_")
 
@@ -78,21 +66,35 @@ def test_wrong_email_and_wrong_password_fail_the_same_way(
     assert error.value.detail == "The email or password is wrong."
 
 
-def test_login_attempts_are_limited_per_account(session: Session, policy: auth.AuthPolicy) -> None:
+def test_failed_logins_are_limited_per_account_and_client(
+    session: Session, policy: auth.AuthPolicy
+) -> None:
     user = create_user(session)
-    for n in range(3):
-        log_in(session, policy, user, client=f"192.0.2.{n}")
+    for _ in range(3):
+        with pytest.raises(AuthenticationError):
+            log_in(session, policy, user, password="wrong password!!")
 
     with pytest.raises(TooManyRequestsError) as error:
-        log_in(session, policy, user, client="192.0.2.99")
+        log_in(session, policy, user)
 
     assert 0 < error.value.retry_after <= 60
+    assert log_in(session, policy, user, client="192.0.2.2")
 
 
-def test_login_attempts_are_limited_per_client(session: Session, policy: auth.AuthPolicy) -> None:
+def test_successful_logins_are_not_counted(session: Session, policy: auth.AuthPolicy) -> None:
+    user = create_user(session)
+
+    for _ in range(10):
+        log_in(session, policy, user)
+
+
+def test_failed_logins_are_limited_per_client_across_accounts(
+    session: Session, policy: auth.AuthPolicy
+) -> None:
     accounts = [create_user(session) for _ in range(6)]
     for user in accounts[:5]:
-        log_in(session, policy, user)
+        with pytest.raises(AuthenticationError):
+            log_in(session, policy, user, password="wrong password!!")
 
     with pytest.raises(TooManyRequestsError):
         log_in(session, policy, accounts[5])
@@ -120,9 +122,34 @@ def test_reusing_a_refresh_token_revokes_its_whole_family(
     )
 
     with pytest.raises(StolenTokenError):
-        auth.refresh(session=session, policy=policy, refresh_token=first.refresh_token, client="c")
+        auth.refresh(session=session, policy=policy, refresh_token=first.refresh_token, client="x")
     with pytest.raises(AuthenticationError):
         auth.refresh(session=session, policy=policy, refresh_token=second.refresh_token, client="c")
+
+
+def test_refresh_presented_again_by_its_client_within_the_grace_gets_the_same_token(
+    session: Session, policy: auth.AuthPolicy
+) -> None:
+    first = log_in(session, policy, create_user(session))
+
+    pairs = [
+        auth.refresh(session=session, policy=policy, refresh_token=first.refresh_token, client="c")
+        for _ in range(2)
+    ]
+
+    assert pairs[0].refresh_token == pairs[1].refresh_token
+    assert auth.refresh(
+        session=session, policy=policy, refresh_token=pairs[1].refresh_token, client="c"
+    )
+
+
+def test_refresh_reuse_after_the_grace_revokes_the_family(session: Session) -> None:
+    policy = auth_policy(refresh_grace_seconds=0)
+    first = log_in(session, policy, create_user(session))
+    auth.refresh(session=session, policy=policy, refresh_token=first.refresh_token, client="c")
+
+    with pytest.raises(StolenTokenError):
+        auth.refresh(session=session, policy=policy, refresh_token=first.refresh_token, client="c")
 
 
 def test_stolen_token_refusal_is_marked_to_keep_the_revocation() -> None:
@@ -134,7 +161,8 @@ def test_logout_revokes_the_refresh_token(session: Session, policy: auth.AuthPol
     user = create_user(session)
     pair = log_in(session, policy, user)
 
-    auth.logout(session=session, user=user, refresh_token=pair.refresh_token)
+    claims = ISSUER.read_access_token(pair.access_token)
+    auth.logout(session=session, user=user, claims=claims, refresh_token=pair.refresh_token)
 
     with pytest.raises(AuthenticationError):
         auth.refresh(session=session, policy=policy, refresh_token=pair.refresh_token, client="c")
@@ -147,18 +175,24 @@ def test_authenticate_refuses_tokens_from_before_a_password_change(
     claims = ISSUER.read_access_token(log_in(session, policy, user).access_token)
     users.update(
         session=session,
+        policy=policy,
         user=user,
-        changes=users.UserUpdate(password="n" * 12, current_password=DEFAULT_PASSWORD),
+        changes=users.UserUpdate(password=NEW_PASSWORD, current_password=DEFAULT_PASSWORD),
+        client="192.0.2.1",
     )
 
     with pytest.raises(AuthenticationError):
         auth.authenticate(session=session, claims=claims)
 
 
-def test_authenticate_refuses_tokens_of_deleted_users(session: Session) -> None:
+def test_authenticate_refuses_tokens_of_deleted_users(
+    session: Session, policy: auth.AuthPolicy
+) -> None:
     user = create_user(session)
-    claims = AccessClaims(user_id=str(user.id), token_version=0)
-    users.delete(session=session, actor=user, user_id=str(user.id))
+    claims = ISSUER.read_access_token(log_in(session, policy, user).access_token)
+    users.delete_own_account(
+        session=session, policy=policy, user=user, current_password=DEFAULT_PASSWORD, client="c"
+    )
 
     with pytest.raises(AuthenticationError):
         auth.authenticate(session=session, claims=claims)
@@ -173,6 +207,7 @@ def _claims(**overrides: object) -> dict[str, object]:
     claims: dict[str, object] = {
         "sub": str(uuid.uuid4()),
         "ver": 0,
+        "sid": str(uuid.uuid4()),
         "iss": "taskapi",
         "aud": "taskapi",
         "iat": int(now.timestamp()),
@@ -190,6 +225,8 @@ def _claims(**overrides: object) -> dict[str, object]:
         _forge(_claims(iss="someone-else")),
         _forge(_claims(aud="another-api")),
         _forge({k: v for k, v in _claims().items() if k != "ver"}),
+        _forge({k: v for k, v in _claims().items() if k != "sid"}),
+        _forge(_claims(sid="not-a-uuid")),
         _forge(_claims(), algorithm="HS512"),
         jwt.encode(_claims(), None, algorithm="none"),
         "not.a.jwt",
@@ -200,6 +237,8 @@ def _claims(**overrides: object) -> dict[str, object]:
         "wrong-issuer",
         "wrong-audience",
         "no-version",
+        "no-session",
+        "bad-session",
         "hs512",
         "alg-none",
         "garbage",

@@ -8,8 +8,18 @@ from sqlalchemy.orm import Session
 from taskapi.errors import ConflictError, InvalidFieldError, NotFoundError, PermissionDeniedError
 from taskapi.models import User
 from taskapi.services import users
+from taskapi.services.auth import AuthPolicy
 from taskapi.services.pagination import PageRequest
 from tests.utils.factories import DEFAULT_PASSWORD, create_user
+from tests.utils.policies import auth_policy
+
+NEW_PASSWORD = "a brand new passphrase"
+CLIENT = "192.0.2.1"
+
+
+@pytest.fixture
+def policy() -> AuthPolicy:
+    return auth_policy()
 
 
 def test_create_stores_normalised_email_trimmed_name_and_user_role(session: Session) -> None:
@@ -86,49 +96,73 @@ def test_only_admins_list_users(session: Session) -> None:
         )
 
 
-def test_update_trims_name_and_changes_age(session: Session) -> None:
+def test_update_trims_name_and_changes_age(session: Session, policy: AuthPolicy) -> None:
     user = create_user(session)
 
-    users.update(session=session, user=user, changes=users.UserUpdate(name="  Grace ", age=85))
+    users.update(
+        session=session,
+        policy=policy,
+        user=user,
+        changes=users.UserUpdate(name="  Grace ", age=85),
+        client=CLIENT,
+    )
 
     assert (user.name, user.age) == ("Grace", 85)
 
 
-def test_new_password_needs_the_current_one(session: Session) -> None:
+def test_new_password_needs_the_current_one(session: Session, policy: AuthPolicy) -> None:
     user = create_user(session)
 
     with pytest.raises(InvalidFieldError) as missing:
-        users.update(session=session, user=user, changes=users.UserUpdate(password="n" * 12))
+        users.update(
+            session=session,
+            policy=policy,
+            user=user,
+            changes=users.UserUpdate(password=NEW_PASSWORD),
+            client=CLIENT,
+        )
     with pytest.raises(InvalidFieldError) as wrong:
         users.update(
             session=session,
+            policy=policy,
             user=user,
-            changes=users.UserUpdate(password="n" * 12, current_password="wrong password!"),
+            changes=users.UserUpdate(password=NEW_PASSWORD, current_password="wrong password!"),
+            client=CLIENT,
         )
 
     assert missing.value.field == wrong.value.field == "current_password"
 
 
-def test_password_change_revokes_every_token(session: Session) -> None:
+def test_password_change_revokes_every_token(session: Session, policy: AuthPolicy) -> None:
     user = create_user(session)
     version = user.token_version
 
     users.update(
         session=session,
+        policy=policy,
         user=user,
-        changes=users.UserUpdate(password="n" * 12, current_password=DEFAULT_PASSWORD),
+        changes=users.UserUpdate(password=NEW_PASSWORD, current_password=DEFAULT_PASSWORD),
+        client=CLIENT,
     )
 
     assert user.token_version == version + 1
     assert user.password_hash.startswith("$argon2id$")
 
 
-def test_user_deletes_themselves_but_not_others(session: Session) -> None:
+def test_user_deletes_themselves_with_their_password_but_not_others(
+    session: Session, policy: AuthPolicy
+) -> None:
     alice, bob = create_user(session), create_user(session)
 
     with pytest.raises(PermissionDeniedError):
         users.delete(session=session, actor=alice, user_id=str(bob.id))
-    users.delete(session=session, actor=alice, user_id=str(alice.id))
+    with pytest.raises(InvalidFieldError):
+        users.delete_own_account(
+            session=session, policy=policy, user=alice, current_password="wrong", client=CLIENT
+        )
+    users.delete_own_account(
+        session=session, policy=policy, user=alice, current_password=DEFAULT_PASSWORD, client=CLIENT
+    )
 
     assert session.get(User, alice.id) is None
     assert session.get(User, bob.id) is not None

@@ -55,6 +55,15 @@ def log_in(client: TestClient, *, email: str, password: str = DEFAULT_PASSWORD) 
     return tokens
 
 
+def delete_own_account(
+    client: TestClient, headers: dict[str, str], *, password: str = DEFAULT_PASSWORD
+) -> Any:
+    """`DELETE /v1/users/me`, which takes the current password."""
+    return client.request(
+        "DELETE", "/v1/users/me", json={"current_password": password}, headers=headers
+    )
+
+
 def signed_up(client: TestClient, **overrides: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """A registered, logged-in user: their public representation and bearer headers."""
     user = register_user(client, **overrides)

@@ -83,12 +83,15 @@ def running_server(
         JWT_SECRET="ops-test-signing-secret-that-is-long-enough",
         PASSWORD_HASH_PROFILE="CHEAPEST",
         RATE_LIMIT="100000/minute",
+        LOGIN_RATE_LIMIT_PER_ACCOUNT_AND_CLIENT="10000/minute",
         LOGIN_RATE_LIMIT_PER_ACCOUNT="10000/minute",
         LOGIN_RATE_LIMIT_PER_CLIENT="10000/minute",
+        REFRESH_RATE_LIMIT_PER_CLIENT="10000/minute",
+        REGISTRATION_RATE_LIMIT_PER_CLIENT="10000/minute",
         PROMETHEUS_MULTIPROC_DIR=str(workdir / "metrics"),
         METRICS_TOKEN=METRICS_TOKEN,
-        **(env or {}),
     )
+    environment.update(env or {})  # the test's own settings win
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own command line, no shell

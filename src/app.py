@@ -16,6 +16,7 @@ from connexion.middleware.response_validation import ResponseValidationMiddlewar
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.options import SwaggerUIOptions
+from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -40,6 +41,7 @@ from taskapi.web.rate_limits import RateLimitMiddleware
 from taskapi.web.request_context import RequestContextMiddleware
 from taskapi.web.routes import AllowedMethods
 from taskapi.web.security import AUTH_POLICY_STATE_KEY, SwaggerUIContentSecurity
+from taskapi.web.tracing import Tracing, operation_routes, provider_from_environment
 from taskapi.web.validation import VALIDATOR_MAP
 
 
@@ -117,8 +119,37 @@ def unthrottled_paths(spec: dict[str, Any]) -> frozenset[str]:
     return frozenset(f"{base}{path}" for path in ("/healthz", "/readyz", "/metrics"))
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> PlannedAsyncApp:
-    """Build the ASGI app. `database` defaults to one connected to `settings.database_url`."""
+def tracing(
+    spec: dict[str, Any], provider: TracerProvider | None, *, database: Database, policy: AuthPolicy
+) -> Tracing | None:
+    """Tracing as the OTEL_* variables configure it (None, off, by default), or into `provider`
+    (a test's); its engine and Redis instrumented."""
+    owns_provider = provider is None
+    provider = provider_from_environment() if provider is None else provider
+    if provider is None:
+        return None
+    base = spec["servers"][0]["url"].rstrip("/")
+    traced = Tracing(
+        provider,
+        routes=operation_routes(spec, base),
+        untraced_paths=unthrottled_paths(spec),
+        owns_provider=owns_provider,
+    )
+    traced.instrument_engine(database.engine)
+    redis = policy.throttle.redis_client
+    if redis is not None:
+        traced.instrument_redis(redis)
+    return traced
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> PlannedAsyncApp:
+    """Build the ASGI app. `database` defaults to one connected to `settings.database_url`;
+    spans go to `tracer_provider` if given, else where OTEL_* says, else nowhere."""
     use_password_profile(settings.password_hash_profile)
     policy = auth_policy(settings)
     db = (
@@ -132,6 +163,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
         token=settings.metrics_token,
         enabled=settings.metrics_enabled,
     )
+    traced = tracing(spec, tracer_provider, database=db, policy=policy)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -145,6 +177,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             db.dispose()
         policy.throttle.close()
         metrics.close()
+        if traced is not None:
+            traced.close()
 
     app = PlannedAsyncApp(
         __name__,
@@ -159,6 +193,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             # Outside the request context, so that its own answers (413, last-resort 500)
             # are counted too.
             *([functools.partial(MetricsMiddleware, metrics=metrics)] if metrics.enabled else []),
+            # Outside the request context, so that its log records carry the trace's ids.
+            *(traced.middleware() if traced is not None else []),
             functools.partial(
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,

@@ -74,6 +74,8 @@ class IdempotencyKeyReusedError(DomainError):
 class ServiceUnavailableError(DomainError):
     """The service cannot answer now (its database is not ready); the client may retry later."""
 
-    def __init__(self, detail: str, *, retry_after: int) -> None:
+    def __init__(self, detail: str, *, retry_after: int, dependency: str | None = None) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+        # The dependency that failed (`redis`), for the metrics of dependency failures.
+        self.dependency = dependency

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 from taskapi.web.request_id import current_request_id
@@ -77,9 +78,16 @@ class RedactSecrets(logging.Filter):
 
 
 class AddRequestId(logging.Filter):
+    """The request id, and the trace and span ids when the request is traced
+    (taskapi.web.tracing), so that a log line leads to its trace."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id()
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            record.trace_id = format(span.trace_id, "032x")
+            record.span_id = format(span.span_id, "016x")
         return True
 
 

@@ -47,6 +47,7 @@ _RESOLVED_PREFIX = f"{HANDLERS_PACKAGE}."
 AUDIT_LOGGER = "taskapi.audit"  # taskapi.services.audit writes security events there
 # Audit events worth a series: the ones on-call alerts and dashboards read.
 COUNTED_AUDIT_EVENTS = frozenset({"login", "credentials.delayed", "user.current_password"})
+WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DELAY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 # `*_created` series double the exposition and no dashboard of ours reads them.
@@ -136,6 +137,13 @@ class Metrics:
             "taskapi_credential_delay_seconds",
             "Waits imposed on password checks by the credential throttle (Retry-After).",
             buckets=DELAY_BUCKETS,
+            registry=own,
+        )
+        self.handler_wait = Histogram(
+            "taskapi_db_pool_wait_seconds",
+            "Time a request waited for a handler thread, which holds a database connection"
+            " for the whole call (threads = pool capacity): the wait for a connection.",
+            buckets=WAIT_BUCKETS,
             registry=own,
         )
         self._children: dict[tuple[str, str, int], _Children] = {}
@@ -247,3 +255,5 @@ class MetricsMiddleware:
                 metrics.problems.labels(operation_label(operation), outcome.problem).inc()
             if outcome.dependency is not None:
                 metrics.dependency_failures.labels(outcome.dependency).inc()
+            if outcome.handler_wait is not None:
+                metrics.handler_wait.observe(outcome.handler_wait)

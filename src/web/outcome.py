@@ -17,6 +17,7 @@ class Outcome:
     problem: str | None = None  # the slug of the problem type answered, if one was
     exception: BaseException | None = None  # the unhandled exception behind a 500, if any
     dependency: str | None = None  # the dependency that failed it: database, redis...
+    handler_wait: float | None = None  # seconds it waited for a handler thread (a connection)
 
 
 _outcome: ContextVar[Outcome | None] = ContextVar("outcome", default=None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,16 +31,18 @@ def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
 
 
+def traced(settings: Settings, database: Database, exporter: InMemorySpanExporter) -> TestClient:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return create_app(settings, database=database, tracer_provider=provider).test_client()
+
+
 @pytest.fixture
 def traced_client(
     settings: Settings, database: Database, exporter: InMemorySpanExporter
 ) -> Iterator[TestClient]:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = create_app(settings, database=database, tracer_provider=provider)
-    with app.test_client() as client:
+    with traced(settings, database, exporter) as client:
         yield client
-    provider.shutdown()
 
 
 def server_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
@@ -66,6 +70,22 @@ def test_incoming_traceparent_is_continued_and_statements_are_its_children(
     assert all(s.context.trace_id == server.context.trace_id for s in statements)
     assert all(s.parent is not None for s in statements)
     assert {s.parent.span_id for s in statements if s.parent} == {server.context.span_id}
+
+
+def test_redis_calls_of_the_rate_limit_are_children_of_the_server_span(
+    settings: Settings, database: Database, exporter: InMemorySpanExporter
+) -> None:
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        pytest.skip("needs TEST_REDIS_URL (make test sets it in CI)")
+    with traced(dataclasses.replace(settings, redis_url=redis_url), database, exporter) as client:
+        client.get("/v1/users/me", headers={"traceparent": TRACEPARENT})
+
+    (server,) = server_spans(exporter)
+    calls = [s for s in exporter.get_finished_spans() if s.attributes.get("db.system") == "redis"]
+    assert calls, "no Redis span"
+    assert {s.context.trace_id for s in calls} == {server.context.trace_id}
+    assert {s.parent.span_id for s in calls if s.parent} == {server.context.span_id}
 
 
 def test_server_span_is_named_by_route_and_operation_with_status_and_user_id(

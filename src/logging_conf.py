@@ -123,5 +123,8 @@ def configure_logging(level: int | str = logging.INFO, *, stream: IO[str] | None
         server_logger.propagate = True
     # Replaced by the structured access record written per request.
     logging.getLogger("uvicorn.access").disabled = True
+    # The audit trail (taskapi.services.audit) is a security record, and the metrics of login
+    # failures are counted from it: LOG_LEVEL quiets the rest, never it.
+    logging.getLogger("taskapi.audit").setLevel(logging.INFO)
     # Connexion logs every 4xx it raises at WARNING; the access record already tells the story.
     logging.getLogger("connexion").setLevel(max(logging.ERROR, root.level))

@@ -85,7 +85,7 @@ class AddRequestId(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id()
         span = trace.get_current_span().get_span_context()
-        if span.is_valid:
+        if span.trace_flags.sampled:  # ids of a trace that exists
             record.trace_id = format(span.trace_id, "032x")
             record.span_id = format(span.span_id, "016x")
         return True

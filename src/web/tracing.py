@@ -25,7 +25,14 @@ from opentelemetry.metrics import NoOpMeter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +43,9 @@ DEFAULT_SERVICE_NAME = "taskapi"
 _ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 _SUPPORTED_PROTOCOL = "http/protobuf"
+_NOT_SAMPLED = NonRecordingSpan(
+    SpanContext(trace_id=1, span_id=1, is_remote=False, trace_flags=TraceFlags(TraceFlags.DEFAULT))
+)
 
 
 def tracing_configured(environ: Mapping[str, str]) -> bool:
@@ -148,6 +158,12 @@ class ServerSpanDetails:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         span = trace.get_current_span()
         if scope["type"] != "http" or not span.is_recording():
+            if not span.get_span_context().is_valid:
+                # An untraced path (a probe, a scrape): its statements stay untraced too, as
+                # children of a trace that is not sampled, rather than traces of their own.
+                with trace.use_span(_NOT_SAMPLED):
+                    await self.app(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         # The metrics layer, outside, has begun the outcome, unless metrics are switched off.

@@ -24,6 +24,8 @@ migrate: $(STAMP)  ## apply pending migrations to DATABASE_URL
 
 test: lint typecheck pytest  ## every check and every test
 
+# The scale-out tests start replicas and HAProxy: they have a target of their own (scale-test).
+PYTEST_ARGS ?= --ignore=tests/scale
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -56,6 +58,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 
 bench: $(BENCH_STAMP)  ## table on stdout, figures in bench/results/latest.json
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(if $(filter replicas,$(BENCH_ARGS)),bash .ci/ensure-haproxy)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 $(BENCH_STAMP): $(STAMP)
@@ -124,6 +127,14 @@ soak: $(STAMP)  ## mixed traffic on 2 workers for SOAK_MINUTES; fails on 5xx or 
 	$(if $(TEST_REDIS_URL),REDIS_URL=$(TEST_REDIS_URL)) $(BIN)/python -m tools.live_service --workers 2 \
 		$(if $(TEST_DATABASE_URL),--postgres $(TEST_DATABASE_URL)) -- \
 		$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
+
+# --- Scale-out (docs/deployment.md, "Scale-out"): three replicas behind HAProxy on PostgreSQL
+# (TEST_DATABASE_URL) and Redis (TEST_REDIS_URL); skipped, with the reason, without them.
+# SCALE_ARGS go to pytest, e.g. SCALE_ARGS='-k restart'.
+.PHONY: scale-test
+scale-test: $(STAMP)  ## shared state across replicas, rolling restart and SIGKILL under load
+	bash .ci/ensure-haproxy
+	$(BIN)/python -m pytest tests/scale -s $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis build node_modules test-results

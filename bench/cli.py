@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bench import replicas as replica_bench
 from bench import report, scenarios, seed, serve, worst
 from bench.drive import Call, require_wrk, wrk
 from bench.otlp_sink import otlp_sink
@@ -322,6 +323,13 @@ def _drive_count(
     return served
 
 
+def replicas(args: argparse.Namespace) -> None:
+    """Throughput through HAProxy with 1, 2 and 3 replicas (bench.replicas): on PostgreSQL,
+    whatever --db says, as replicas share one database server."""
+    args.db = "postgresql"
+    replica_bench.replicas(args, _setup(args, seed.parse_size(args.size)))
+
+
 def worst_case(args: argparse.Namespace) -> None:
     """Each operation's costliest request at and past the spec's limits, with the health
     check's latency meanwhile (bench/worst.py); SQLite, one worker, no wrk."""
@@ -389,6 +397,7 @@ def parser() -> argparse.ArgumentParser:
     modes.add_parser("workers", parents=[common], help="two workers against one")
     remembering = modes.add_parser("memory", parents=[common], help="RSS after 10k, 100k requests")
     remembering.add_argument("--requests", default="10000,100000", help="RSS after each count")
+    modes.add_parser("replicas", parents=[common], help="1, 2, 3 replicas behind HAProxy")
     modes.add_parser("worst", parents=[common], help="costliest requests, health meanwhile")
     modes.add_parser("tracing", parents=[common], help="taskapi with tracing off and at 100%%")
     seeding = modes.add_parser("seed", parents=[common], help="only seed (and keep) databases")
@@ -401,6 +410,7 @@ MODES: dict[str, Callable[[argparse.Namespace], None]] = {
     "sweep": sweep,
     "workers": workers,
     "memory": memory,
+    "replicas": replicas,
     "seed": seed_only,
     "worst": worst_case,
     "tracing": tracing,

@@ -26,6 +26,7 @@ from taskapi.services.credential_throttle import CredentialLimits, CredentialThr
 from taskapi.services.passwords import use_password_profile
 from taskapi.services.throttle import Throttle, rate_limit, rate_limits
 from taskapi.services.tokens import TokenIssuer
+from taskapi.serving import DRAIN_STATE_KEY, Drain
 from taskapi.settings import Settings
 from taskapi.spec import load_spec
 from taskapi.web.dependencies import handler_resolver
@@ -164,9 +165,11 @@ def create_app(
         enabled=settings.metrics_enabled,
     )
     traced = tracing(spec, tracer_provider, database=db, policy=policy)
+    drain = Drain(settings.drain_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        drain.install()
         # Pool gauges of the pool this app owns (a test's shared engine is not its own).
         samples = metrics.enabled and database is None
         sampler = asyncio.create_task(metrics.watch_pool(db.engine)) if samples else None
@@ -200,7 +203,11 @@ def create_app(
                 max_body_bytes=settings.max_body_bytes,
                 max_header_bytes=settings.max_header_bytes,
                 max_header_count=settings.max_header_count,
-                state={AUTH_POLICY_STATE_KEY: policy, METRICS_STATE_KEY: metrics},
+                state={
+                    AUTH_POLICY_STATE_KEY: policy,
+                    METRICS_STATE_KEY: metrics,
+                    DRAIN_STATE_KEY: drain,
+                },
             ),
             *cors(settings),
             functools.partial(

@@ -6,7 +6,8 @@ lets its in-flight requests finish for up to GRACEFUL_TIMEOUT seconds, runs the 
 (which closes the database pool) and exits; the supervisor exits 0 once all have. That is all
 gunicorn would add here, so there is one server fewer to configure and to learn. With several
 workers, each gets a listening socket of its own (`BalancedWorkers`), so that the kernel
-spreads connections evenly over them.
+spreads connections evenly over them. With DRAIN_SECONDS, SIGTERM first fails readiness for that
+long while serving goes on (`Drain`), so a load balancer stops routing before the listener closes.
 """
 
 from __future__ import annotations
@@ -14,18 +15,75 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import signal
 import socket
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from taskapi.errors import ServiceUnavailableError
 from taskapi.settings import Settings
 
 logger = logging.getLogger("taskapi")
 APP = "taskapi.asgi:app"
+# Where the app keeps its Drain in each request's state, for the readiness probe.
+DRAIN_STATE_KEY = "taskapi.drain"
+
+
+class Drain:
+    """SIGTERM with DRAIN_SECONDS set: readiness fails at once, requests are still served for
+    that long, and only then does uvicorn's graceful shutdown close the listener.
+
+    A load balancer that checks `/v1/readyz` thus takes the replica out of rotation while it
+    still accepts: no request meets a closed port or an idle connection closed under it. The
+    app's lifespan installs it in every worker (uvicorn has put its own SIGTERM handler in place
+    by then, in the main thread), so workers that uvicorn's supervisor restarts drain too. A
+    second SIGTERM, or SIGINT, stops at once.
+    """
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        self.draining = False
+
+    def install(self) -> None:
+        """Wrap the server's SIGTERM handler; called on the server's event loop."""
+        if self.seconds <= 0 or threading.current_thread() is not threading.main_thread():
+            return  # no drain asked for, or not served by uvicorn (an in-process test client)
+        shutdown = signal.getsignal(signal.SIGTERM)
+        if callable(shutdown):
+            loop = asyncio.get_running_loop()
+            signal.signal(
+                signal.SIGTERM, functools.partial(self._begin, loop=loop, shutdown=shutdown)
+            )
+
+    def check(self) -> None:
+        """Raise ServiceUnavailableError while draining."""
+        if self.draining:
+            raise ServiceUnavailableError(
+                "This replica is shutting down.", retry_after=max(self.seconds, 1)
+            )
+
+    def _begin(
+        self,
+        signum: int,
+        frame: FrameType | None,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        shutdown: Callable[[int, FrameType | None], object],
+    ) -> None:
+        if self.draining:
+            shutdown(signum, frame)
+            return
+        self.draining = True
+        logger.info("draining before shutdown", extra={"seconds": self.seconds})
+        # A signal handler may run in the middle of the loop's own work: hand over safely.
+        loop.call_soon_threadsafe(loop.call_later, self.seconds, shutdown, signum, None)
 
 
 class RequestReadTimeoutProtocol(HttpToolsProtocol):

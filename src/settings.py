@@ -66,6 +66,8 @@ class Settings:
     # Serving (`taskapi serve`): uvicorn's own supervisor runs the workers.
     workers: int = 1
     graceful_timeout: int = 20
+    # Seconds /v1/readyz fails after SIGTERM before the listener closes (0: close at once).
+    drain_seconds: int = 0
     keep_alive_timeout: int = 5
     request_read_timeout: int = 10
     # Addresses (or CIDR networks) whose X-Forwarded-For/-Proto are believed; empty: nobody's.
@@ -141,6 +143,7 @@ class Settings:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         for name in (
             "graceful_timeout",
+            "drain_seconds",
             "db_max_overflow",
             "db_statement_timeout_ms",
             "refresh_grace_seconds",
@@ -228,6 +231,7 @@ class Settings:
             cors_origins=_list(env, "CORS_ORIGINS"),
             workers=_int(env, "WORKERS", defaults.workers),
             graceful_timeout=_int(env, "GRACEFUL_TIMEOUT", defaults.graceful_timeout),
+            drain_seconds=_int(env, "DRAIN_SECONDS", defaults.drain_seconds),
             keep_alive_timeout=_int(env, "KEEP_ALIVE_TIMEOUT", defaults.keep_alive_timeout),
             request_read_timeout=_int(env, "REQUEST_READ_TIMEOUT", defaults.request_read_timeout),
             forwarded_allow_ips=_list(env, "FORWARDED_ALLOW_IPS"),

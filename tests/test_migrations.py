@@ -3,6 +3,9 @@ the data, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from taskapi.db import Database
-from taskapi.migrations import alembic_config, upgrade_to_head
+from taskapi.migrations import alembic_config, current_revisions, head_revision, upgrade_to_head
 from taskapi.models import Base, Task
 from taskapi.services import task_counts
 from tests.conftest import BACKENDS, postgres_server_url
@@ -22,6 +25,7 @@ from tools.live_service import scratch_database
 
 # The first revision with a tasks table: below it there is nothing of theirs to keep.
 TASKS_SINCE = "0003"
+CONCURRENT_MIGRATIONS = 3
 
 
 @pytest.fixture(params=BACKENDS)
@@ -73,3 +77,29 @@ def _revision(database: Database) -> str | None:
 def _tasks_stored(database: Database) -> int:
     with database.engine.connect() as connection:
         return connection.scalar(text("SELECT COUNT(*) FROM tasks")) or 0
+
+
+def test_replicas_migrating_a_new_postgresql_database_at_once_all_succeed(tmp_path: Path) -> None:
+    # As replicas started together do: `taskapi serve` migrates first. Processes, as Alembic's
+    # context is one per process.
+    with scratch_database(postgres_server_url(), tmp_path) as url:
+        environment = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(tmp_path)}
+        migrations = [
+            subprocess.Popen(
+                [sys.executable, "-m", "taskapi", "migrate"],
+                env=environment,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(CONCURRENT_MIGRATIONS)
+        ]
+        failures = [m.communicate(timeout=120)[1] for m in migrations if m.wait(timeout=120)]
+        database = Database.connect(url)
+        try:
+            with database.transaction() as session:
+                revisions = current_revisions(session.connection())
+        finally:
+            database.dispose()
+
+    assert failures == []
+    assert revisions == (head_revision(),)

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from taskapi.services import health
 from taskapi.services.auth import AuthPolicy
+from taskapi.serving import DRAIN_STATE_KEY, Drain
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics
 from taskapi.web.responses import json_reply
 
@@ -18,6 +19,8 @@ async def get_health() -> Response:
 
 
 def get_readiness(*, session: Session, auth: AuthPolicy) -> Response:
+    drain: Drain = request.scope["state"][DRAIN_STATE_KEY]
+    drain.check()  # a replica shutting down leaves rotation before its dependencies are asked
     health.check_ready(session=session, throttle=auth.throttle)
     return json_reply({"status": "ready"})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from taskapi.db import create_engine_for
 from taskapi.models import Base
@@ -11,6 +11,8 @@ from taskapi.settings import Settings
 
 config = context.config
 target_metadata = Base.metadata
+# Any constant: the key of the PostgreSQL advisory lock migrations hold (ASCII "taskapi").
+MIGRATION_LOCK_KEY = 0x7461736B617069
 
 
 def run_migrations() -> None:
@@ -37,6 +39,12 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together on a new database would each create alembic_version;
+            # one at a time, the later ones find the work done. Held until the commit.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         context.run_migrations()
 
 

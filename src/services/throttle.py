@@ -8,7 +8,8 @@ What happens when the store fails is decided here and nowhere else:
 - a failure leaves the store alone for `cooldown` seconds: calls in that time fail at once
   instead of each waiting for its deadline, and the first call after it tries Redis again, so
   the throttle recovers by itself;
-- `hit` (credential limits: login and refresh today) fails closed: it raises
+- `hit` and the credential throttle's `wait_for`, `has_counted`, `count` and `forget`
+  (credential limits: every password check, refresh, registration) fail closed: they raise
   ServiceUnavailableError, answered 503 with Retry-After, since an attacker must not gain
   unlimited guesses by taking Redis down;
 - `spend` (the general per-client limit) fails open: it returns None and the request goes on,

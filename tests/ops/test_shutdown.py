@@ -70,3 +70,29 @@ def _in_flight(server: RunningServer, expected: int) -> Any:
 
 def _shutting_down(server: RunningServer, *, workers: int) -> Any:
     return lambda: server.log().count('"message": "Shutting down"') >= workers
+
+
+def test_sigterm_with_drain_seconds_fails_readiness_first_and_keeps_serving_until_then(
+    own_server_settings: dict[str, Any],
+) -> None:
+    # Long enough for a loaded machine to see both answers before the drain ends.
+    drain_seconds = 8
+    env = {**own_server_settings["env"], "DRAIN_SECONDS": str(drain_seconds)}
+    with running_server(**{**own_server_settings, "env": env}) as server:
+        terminated_at = time.monotonic()
+        server.terminate()
+
+        def answer(path: str) -> int:
+            # A new connection each time: the listener itself must still accept.
+            return httpx.get(f"{server.base_url}/v1/{path}", timeout=5).status_code
+
+        _wait(lambda: answer("readyz") == 503, "readiness to fail")
+        served_while_draining = answer("healthz")
+        drained_before_exit = time.monotonic() - terminated_at < drain_seconds
+        exit_code = server.process.wait(timeout=TIMEOUT)
+        stopped_after = time.monotonic() - terminated_at
+
+    assert served_while_draining == 200
+    assert drained_before_exit
+    assert exit_code == 0
+    assert stopped_after >= drain_seconds

@@ -14,6 +14,7 @@ from taskapi.app import create_app
 from taskapi.db import Database
 from taskapi.settings import Settings
 from tests.utils.factories import register_user
+from tests.utils.operations import operation_id
 
 WRONG = "not the right password"
 
@@ -54,7 +55,7 @@ def test_problem_answers_are_counted_by_operation_and_problem_type(own_client: T
         value(
             samples,
             "taskapi_http_problems_total",
-            operation="users.get_current_user",
+            operation=operation_id("GET", "/users/me"),
             type="unauthorized",
         )
         == 1
@@ -69,7 +70,7 @@ def test_latency_is_a_histogram_by_operation(own_client: TestClient) -> None:
 
     samples = scraped(own_client)
 
-    labels = {"operation": "users.get_current_user", "method": "GET", "status": "401"}
+    labels = {"operation": operation_id("GET", "/users/me"), "method": "GET", "status": "401"}
     assert value(samples, "taskapi_http_request_duration_seconds_count", **labels) == 1
     assert value(samples, "taskapi_http_request_duration_seconds_bucket", le="+Inf", **labels) == 1
 
@@ -96,7 +97,7 @@ def test_login_failures_and_credential_delays_are_counted(
         value(
             samples,
             "taskapi_http_problems_total",
-            operation="auth.create_token",
+            operation=operation_id("POST", "/auth/token"),
             type="too-many-requests",
         )
         == 1

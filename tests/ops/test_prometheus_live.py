@@ -10,7 +10,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +18,7 @@ import yaml
 from tests.ops.conftest import FAST_FAILING
 from tests.utils.factories import DEFAULT_PASSWORD, user_payload
 from tests.utils.prometheus import ALERTS, prometheus_binary, series_used
-from tests.utils.servers import METRICS_TOKEN, RunningServer, running_server
+from tests.utils.servers import METRICS_TOKEN, RunningServer, running_server, wait_until_ready
 from tests.utils.tcp_proxy import TcpProxy, free_port, proxied_redis
 
 SCRAPE_SECONDS = 1
@@ -127,28 +126,14 @@ def prometheus(
         )
     try:
         prometheus = Prometheus(f"http://127.0.0.1:{port}")
-        _wait_until_answering(prometheus, process, folder / "prometheus.log")
+        wait_until_ready(
+            prometheus.base_url, timeout=START_TIMEOUT, process=process, path="/-/ready"
+        )
         prometheus.wait_for('up{job="taskapi"} == 1')
         yield prometheus
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _wait_until_answering(
-    prometheus: Prometheus, process: subprocess.Popen[bytes], log: Path
-) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prometheus exited with {process.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{prometheus.base_url}/-/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("prometheus did not start")
 
 
 def drive_traffic(server: RunningServer, redis_proxy: TcpProxy) -> None:

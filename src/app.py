@@ -28,8 +28,9 @@ from taskapi.services.throttle import Throttle, rate_limit, rate_limits
 from taskapi.services.tokens import TokenIssuer
 from taskapi.serving import DRAIN_STATE_KEY, Drain
 from taskapi.settings import Settings
-from taskapi.spec import load_spec
+from taskapi.spec import load_spec, spec_text
 from taskapi.web.dependencies import handler_resolver
+from taskapi.web.deprecation import DeprecationHeaders
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics, MetricsMiddleware
 from taskapi.web.planned import (
     PLANNED_SECURITY_MAP,
@@ -40,8 +41,13 @@ from taskapi.web.planned import (
 from taskapi.web.problems import register_problem_handlers
 from taskapi.web.rate_limits import RateLimitMiddleware
 from taskapi.web.request_context import RequestContextMiddleware
-from taskapi.web.routes import AllowedMethods
-from taskapi.web.security import AUTH_POLICY_STATE_KEY, SwaggerUIContentSecurity
+from taskapi.web.routes import AllowedMethods, base_path
+from taskapi.web.security import (
+    AUTH_POLICY_STATE_KEY,
+    SwaggerUIContentSecurity,
+    checking_access_tokens,
+)
+from taskapi.web.spec_document import ServedSpec
 from taskapi.web.tracing import Tracing, operation_routes, provider_from_environment
 from taskapi.web.validation import VALIDATOR_MAP
 
@@ -91,12 +97,14 @@ def cors(settings: Settings) -> list[Any]:
                 "X-Request-ID",
             ],
             expose_headers=[
+                "Deprecation",
                 "ETag",
                 "Link",
                 "Location",
                 "RateLimit",
                 "RateLimit-Policy",
                 "Retry-After",
+                "Sunset",
                 "X-Request-ID",
             ],
         )
@@ -116,7 +124,7 @@ def proxy_headers(settings: Settings) -> list[Any]:
 
 def unthrottled_paths(spec: dict[str, Any]) -> frozenset[str]:
     """Probes and scrapes come often from a few addresses, and liveness must do no I/O."""
-    base = spec["servers"][0]["url"].rstrip("/")
+    base = base_path(spec)
     return frozenset(f"{base}{path}" for path in ("/healthz", "/readyz", "/metrics"))
 
 
@@ -129,10 +137,9 @@ def tracing(
     provider = provider_from_environment() if provider is None else provider
     if provider is None:
         return None
-    base = spec["servers"][0]["url"].rstrip("/")
     traced = Tracing(
         provider,
-        routes=operation_routes(spec, base),
+        routes=operation_routes(spec, base_path(spec)),
         untraced_paths=unthrottled_paths(spec),
         owns_provider=owns_provider,
     )
@@ -217,7 +224,11 @@ def create_app(
                 metrics=metrics,
                 exempt_paths=unthrottled_paths(spec),
             ),
+            functools.partial(DeprecationHeaders, spec=spec),
             ExceptionMiddleware,
+            functools.partial(
+                ServedSpec, text=spec_text(), document=load_spec(), base_path=base_path(spec)
+            ),
             # Outside the UI, to give its page a CSP naming exactly the page's inline code.
             SwaggerUIContentSecurity,
             SwaggerUIOnItsPaths,
@@ -233,6 +244,7 @@ def create_app(
     app.add_api(
         spec,
         resolver=handler_resolver(
+            spec,
             database=db,
             policy=policy,
             # Cursors are signed with their own purpose label (services.cursors), so sharing
@@ -242,8 +254,9 @@ def create_app(
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
-        security_map=PLANNED_SECURITY_MAP,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=settings.docs_ui_enabled, serve_spec=True),
+        security_map=checking_access_tokens(PLANNED_SECURITY_MAP),
+        # The UI reads the spec that ServedSpec serves, at the path Connexion would use.
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=settings.docs_ui_enabled, serve_spec=False),
     )
     register_problem_handlers(app, allowed_methods=AllowedMethods(spec))
     return app

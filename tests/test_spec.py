@@ -12,19 +12,24 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Iterator, Mapping
-from types import ModuleType, SimpleNamespace
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
-from connexion.resolver import RelativeResolver
+from connexion import AsyncApp
+from connexion.exceptions import ResolverError
+from connexion.utils import get_function_from_name
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
+from starlette.testclient import TestClient
 
 from taskapi import handlers
 from taskapi.spec import load_spec
-from taskapi.web.dependencies import HANDLERS_PACKAGE
+from taskapi.web.dependencies import HandlerResolver
 from taskapi.web.routes import HTTP_METHODS
 
 SPEC = load_spec()
+REPO = Path(__file__).resolve().parent.parent
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
 RESOURCE_SHAPER_SUFFIX = "_resource"
@@ -50,17 +55,12 @@ def _operations() -> Iterator[tuple[str, dict[str, Any]]]:
 OPERATIONS = dict(_operations())
 
 
+RESOLVER = HandlerResolver(SPEC, function_resolver=get_function_from_name)
+
+
 def operation_id_target(operation: Mapping[str, Any]) -> str:
     """The dotted name the app's resolver imports for an operation."""
-    resolver = RelativeResolver(HANDLERS_PACKAGE)
-    return str(
-        resolver.resolve_operation_id(
-            SimpleNamespace(
-                operation_id=operation["operationId"],
-                router_controller=operation.get("x-openapi-router-controller"),
-            )
-        )
-    )
+    return RESOLVER.handler_name(operation["operationId"])
 
 
 def handler_modules() -> list[ModuleType]:
@@ -86,7 +86,7 @@ def test_operation_id_resolves_to_a_function_defined_in_the_handlers_package(
     operation: dict[str, Any],
 ) -> None:
     target = operation_id_target(operation)
-    function = RelativeResolver(HANDLERS_PACKAGE).resolve_function_from_operation_id(target)
+    function = RESOLVER.resolve_function_from_operation_id(target)
 
     assert inspect.isfunction(function), f"{target} is not a function"
     assert f"{function.__module__}.{function.__name__}" == target, (
@@ -177,3 +177,63 @@ def test_request_body_objects_forbid_unknown_fields(schema: Any) -> None:
     ]
 
     assert not lax, f"object schemas without additionalProperties: false at {lax}"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"operationId": "list_tasks_nobody_wrote"}, "list_tasks_nobody_wrote"),
+        ({"tags": []}, "no tag"),
+    ],
+    ids=["no-such-function", "no-tag"],
+)
+def test_an_operation_the_resolver_cannot_route_stops_the_app_from_starting(
+    change: dict[str, Any], message: str
+) -> None:
+    spec = load_spec()
+    spec["paths"]["/tasks"]["get"].update(change)
+
+    app = AsyncApp(__name__)
+    app.add_api(spec, resolver=HandlerResolver(spec, get_function_from_name))
+
+    with pytest.raises(ResolverError, match=message), TestClient(app):
+        pass  # starting the app builds its routes
+
+
+def example_passwords(node: Any) -> Iterator[str]:
+    """Every password or current_password given in an example anywhere in the spec."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key in {"password", "current_password"} and isinstance(value, str):
+                yield value
+            else:
+                yield from example_passwords(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from example_passwords(item)
+
+
+def test_example_passwords_are_none_a_guide_tells_users_to_use() -> None:
+    # A tool replaying the examples (schemathesis's examples phase, Swagger UI) would otherwise
+    # log in as, or change the password of, anyone who followed the README.
+    guides = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in guides)
+    passwords = set(example_passwords(SPEC["paths"]))
+
+    assert passwords
+    assert not {password for password in passwords if password in text}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS.values(), ids=OPERATIONS.keys())
+def test_every_response_body_and_header_has_an_example(operation: dict[str, Any]) -> None:
+    missing = []
+    for status, declared in operation["responses"].items():
+        response = resolve(declared)
+        for media_type, content in response.get("content", {}).items():
+            if not {"example", "examples"} & set(content):
+                missing.append(f"{status} {media_type}")
+        for name, header in response.get("headers", {}).items():
+            if not {"example", "examples"} & set(resolve(header)):
+                missing.append(f"{status} header {name}")
+
+    assert not missing

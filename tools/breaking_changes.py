@@ -5,7 +5,10 @@
 The base is `--base` (or $SPEC_BASE_REF: a branch or commit, compared at its merge base with
 HEAD), else the newest release tag (`v*`) reachable from HEAD. With neither, there is nothing
 to be compatible with yet and the gate passes, saying so. It fails on any change that can break
-a client written against the base unless `info.version`'s major part was raised.
+a client written against the base unless `info.version`'s major part was raised, and on
+removing an operation or a parameter that the base did not mark `deprecated: true` whatever
+the version: clients are warned (Deprecation and Sunset headers) for a release before anything
+they use goes away.
 
 No maintained OpenAPI diff tool installs from PyPI or npm here (oasdiff and openapi-changes
 ship as Go binaries fetched from elsewhere), so this is a small checker of the changes that
@@ -81,6 +84,11 @@ def find_breaking_changes(base: dict[str, Any], head: dict[str, Any]) -> list[st
     return list(Comparison(Spec(base), Spec(head)).breaks())
 
 
+def find_undeprecated_removals(base: dict[str, Any], head: dict[str, Any]) -> list[str]:
+    """Operations and parameters `head` removes that `base` had not marked deprecated."""
+    return list(Comparison(Spec(base), Spec(head)).undeprecated_removals())
+
+
 class Comparison:
     """The base spec (`old`) against the proposed one (`new`), one operation at a time."""
 
@@ -99,6 +107,24 @@ class Comparison:
             yield from self.parameters(where, (old_op, old_item), (new_op, new_item))
             yield from self.request_body(where, old_op, new_op)
             yield from self.responses(where, old_op, new_op)
+
+    def undeprecated_removals(self) -> Iterator[str]:
+        new_operations = self.new.operations()
+        for key, (old_op, old_item) in self.old.operations().items():
+            where = f"{key[0].upper()} {key[1]}"
+            if key not in new_operations:
+                if not old_op.get("deprecated"):
+                    yield f"{where}: operation removed without being deprecated first"
+                continue
+            if old_op.get("deprecated"):
+                continue  # everything it takes goes with it
+            new_params = _params(self.new, *new_operations[key])
+            for (place, name), param in _params(self.old, old_op, old_item).items():
+                if (place, name) not in new_params and not param.get("deprecated"):
+                    yield (
+                        f"{where}: {place} parameter {name!r} removed without being "
+                        "deprecated first"
+                    )
 
     def security(self, where: str, old_op: Any, new_op: Any) -> Iterator[str]:
         public: tuple[list[Any], ...] = ([], [{}])
@@ -278,11 +304,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     old = yaml.safe_load(old_text)
     new = yaml.safe_load(Path(args.spec).read_text(encoding="utf-8"))
+    return judge(old, new, chosen=chosen, spec_path=args.spec)
+
+
+def judge(old: dict[str, Any], new: dict[str, Any], *, chosen: str, spec_path: str) -> int:
+    """Print the verdict on `new` against the release `old`; 0 when it may ship."""
     problems = find_breaking_changes(old, new)
     old_version, new_version = old["info"]["version"], new["info"]["version"]
-    print(f"breaking-changes: {args.spec} {new_version} against {chosen} ({old_version})")
+    print(f"breaking-changes: {spec_path} {new_version} against {chosen} ({old_version})")
     for problem in problems:
         print(f"  - {problem}")
+    refused = find_undeprecated_removals(old, new)
+    if refused:
+        print(
+            f"breaking-changes: {len(refused)} removal(s) of what {chosen} had not deprecated; "
+            "mark them `deprecated: true` (with x-sunset) in a release first, whatever the version:"
+        )
+        for removal in refused:
+            print(f"  - {removal}")
+        return 1
     if not problems:
         print("breaking-changes: none: pass")
         return 0

@@ -60,17 +60,18 @@ def scratch_database(postgres_server: str | None, folder: Path) -> Iterator[str]
         admin.dispose()
 
 
-def wait_until_ready(url: str, service: subprocess.Popen[bytes]) -> None:
+def wait_until_answering(probe: str, process: subprocess.Popen[bytes], *, name: str) -> None:
+    """Wait until `probe` answers, for at most START_TIMEOUT_SECONDS, or until `process` dies."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        if service.poll() is not None:
-            raise SystemExit(f"live-service: the service exited with {service.returncode}")
+        if process.poll() is not None:
+            raise SystemExit(f"{name}: the process exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(f"{url}/openapi.json", timeout=2):  # noqa: S310 - our URL
+            with urllib.request.urlopen(probe, timeout=2):  # noqa: S310 - our URL
                 return
         except OSError:
             time.sleep(0.2)
-    raise SystemExit(f"live-service: no answer from {url} in {START_TIMEOUT_SECONDS}s")
+    raise SystemExit(f"{name}: no answer from {probe} in {START_TIMEOUT_SECONDS}s")
 
 
 def service_environment(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
@@ -125,7 +126,7 @@ def run(
                     stderr=subprocess.STDOUT,
                 )
                 try:
-                    wait_until_ready(url, service)
+                    wait_until_answering(f"{url}/openapi.json", service, name="live-service")
                     print(f"live-service: {url} on {make_url(database_url).get_backend_name()}")
                     return subprocess.call(  # noqa: S603 - the caller's command
                         command,

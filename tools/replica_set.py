@@ -52,6 +52,8 @@ REPLICA_ENV = {
     # Load from a few addresses, far beyond one client's production allowance; the login
     # limits keep their defaults.
     "RATE_LIMIT": "1000000/minute",
+    # Behind a proxy the metrics are reachable from beyond loopback: they need their token.
+    "METRICS_TOKEN": secrets.token_urlsafe(32),
 }
 # Taken from the caller's environment by nobody: each replica gets exactly what is set here.
 _CLEARED = ("DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR", "METRICS_TOKEN", "WORKERS")

@@ -84,6 +84,7 @@ class PageLinks(BaseModel):
 
 
 class TaskPage(BaseModel):
+    mode: Literal["page"] = "page"
     data: list[TaskOut]
     meta: PageMeta
     links: PageLinks
@@ -99,6 +100,7 @@ class SliceLinks(BaseModel):
 
 
 class TaskSlice(BaseModel):
+    mode: Literal["cursor"] = "cursor"
     data: list[TaskOut]
     meta: SliceMeta
     links: SliceLinks

@@ -62,7 +62,7 @@ def create_app(settings: Settings) -> Starlette:
                 page = int(params.get("page", 1))
                 items, total = common.list_page(session, owner_id=user.id, page=page, limit=limit)
                 meta, links = common.page_meta_and_links(page=page, limit=limit, total=total)
-                body: dict[str, Any] = {"meta": meta, "links": links}
+                body: dict[str, Any] = {"mode": "page", "meta": meta, "links": links}
                 headers = {"Link": common.link_header(links)}
             else:
                 cursor = params["cursor"]
@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> Starlette:
                 except common.BadCursorError:
                     return _error(400, "The cursor is not valid.")
                 links = common.slice_links(limit=limit, cursor=cursor, next_cursor=next_cursor)
-                body = {"meta": {"limit": limit}, "links": links}
+                body = {"mode": "cursor", "meta": {"limit": limit}, "links": links}
                 headers = {"Link": f'<{links["next"]}>; rel="next"'} if links["next"] else {}
             data = [common.task_resource(task) for task in items]
             return JSONResponse({"data": data, **body}, headers=headers)

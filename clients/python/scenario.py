@@ -17,18 +17,18 @@ from pathlib import Path
 
 import yaml
 from taskapi_client import AuthenticatedClient, Client
-from taskapi_client.api.auth import auth_create_token
-from taskapi_client.api.users import users_create_user, users_get_current_user
+from taskapi_client.api.auth import create_token
+from taskapi_client.api.users import create_user, get_current_user
 from taskapi_client.models import Credentials, Problem, TokenPair, User, UserCreate, UserRole
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
 PASSWORD = "correct horse battery staple"
 TASK_OPERATIONS = {
-    "tasks.create_task",
-    "tasks.list_tasks",
-    "tasks.get_task",
-    "tasks.update_task",
-    "tasks.delete_task",
+    "create_task",
+    "list_tasks",
+    "get_task",
+    "update_task",
+    "delete_task",
 }
 
 
@@ -49,7 +49,7 @@ def spec_operation_ids() -> set[str]:
 def sign_up(base_url: str) -> AuthenticatedClient:
     public = Client(base_url=base_url, raise_on_unexpected_status=True)
     email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
-    registered = users_create_user.sync_detailed(
+    registered = create_user.sync_detailed(
         client=public, body=UserCreate(email=email, name="Ada Lovelace", age=36, password=PASSWORD)
     )
     assert registered.status_code == 201, registered.content
@@ -57,17 +57,17 @@ def sign_up(base_url: str) -> AuthenticatedClient:
     assert registered.parsed.role is UserRole.USER
     step(f"registered {registered.parsed.email} ({registered.parsed.id})")
 
-    tokens = auth_create_token.sync(client=public, body=Credentials(email=email, password=PASSWORD))
+    tokens = create_token.sync(client=public, body=Credentials(email=email, password=PASSWORD))
     assert isinstance(tokens, TokenPair), tokens
     step(f"logged in: a {tokens.token_type.value} token for {tokens.expires_in}s")
 
     client = AuthenticatedClient(base_url=base_url, token=tokens.access_token)
-    me = users_get_current_user.sync(client=client)
+    me = get_current_user.sync(client=client)
     assert isinstance(me, User)
     assert me.id == registered.parsed.id
     step("read /users/me")
 
-    taken = users_create_user.sync(
+    taken = create_user.sync(
         client=public, body=UserCreate(email=email, name="Someone Else", age=40, password=PASSWORD)
     )
     assert isinstance(taken, Problem), taken

@@ -8,19 +8,19 @@ from uuid import UUID
 
 from taskapi_client import AuthenticatedClient
 from taskapi_client.api.tasks import (
-    tasks_create_task,
-    tasks_get_task,
-    tasks_list_tasks,
-    tasks_update_task,
+    create_task,
+    get_task,
+    list_tasks,
+    update_task,
 )
 from taskapi_client.models import (
+    ListTasksSort,
     Problem,
     Task,
     TaskCreate,
     TaskPage,
     TaskPriority,
     TaskSlice,
-    TasksListTasksSort,
     TaskStatus,
     TaskUpdate,
 )
@@ -47,10 +47,10 @@ def create(client: AuthenticatedClient) -> set[UUID]:
     ids = set()
     for number in range(TASKS):
         body = TaskCreate(title=f"Task {number}", priority=TaskPriority.HIGH, tags=["client"])
-        task = tasks_create_task.sync(client=client, body=body, idempotency_key=f"create-{number}")
+        task = create_task.sync(client=client, body=body, idempotency_key=f"create-{number}")
         assert isinstance(task, Task), task
         ids.add(task.id)
-    replay = tasks_create_task.sync(
+    replay = create_task.sync(
         client=client,
         body=TaskCreate(title="Task 0", priority=TaskPriority.HIGH, tags=["client"]),
         idempotency_key="create-0",
@@ -64,7 +64,7 @@ def by_page(client: AuthenticatedClient) -> set[UUID]:
     seen: list[UUID] = []
     page = 1
     while True:
-        listed = tasks_list_tasks.sync(client=client, page=page, limit=LIMIT)
+        listed = list_tasks.sync(client=client, page=page, limit=LIMIT)
         assert isinstance(listed, TaskPage), listed
         seen += [task.id for task in listed.data]
         if listed.links.next_ is None:
@@ -79,7 +79,7 @@ def by_cursor(client: AuthenticatedClient) -> set[UUID]:
     seen: list[UUID] = []
     cursor = ""
     while True:
-        listed = tasks_list_tasks.sync(client=client, cursor=cursor, limit=LIMIT)
+        listed = list_tasks.sync(client=client, cursor=cursor, limit=LIMIT)
         assert isinstance(listed, TaskSlice), listed
         seen += [task.id for task in listed.data]
         if listed.links.next_ is None:
@@ -91,11 +91,11 @@ def by_cursor(client: AuthenticatedClient) -> set[UUID]:
 
 def filter_and_sort(client: AuthenticatedClient) -> None:
     # "Task 1", "Task 10".."Task 19", "Task 100".."Task 199": 111 titles contain "task 1".
-    listed = tasks_list_tasks.sync(
+    listed = list_tasks.sync(
         client=client,
         q="task 1",
         status=[TaskStatus.TODO],
-        sort=TasksListTasksSort.TITLE,
+        sort=ListTasksSort.TITLE,
         limit=100,
     )
     assert isinstance(listed, TaskPage), listed
@@ -105,15 +105,15 @@ def filter_and_sort(client: AuthenticatedClient) -> None:
 
 
 def edit_with_if_match(client: AuthenticatedClient, task_id: UUID) -> None:
-    read = tasks_get_task.sync_detailed(str(task_id), client=client)
+    read = get_task.sync_detailed(str(task_id), client=client)
     etag = read.headers["ETag"]
-    done = tasks_update_task.sync(
+    done = update_task.sync(
         str(task_id), client=client, body=TaskUpdate(status=TaskStatus.DONE), if_match=etag
     )
     assert isinstance(done, Task), done
     assert done.status is TaskStatus.DONE
     assert done.completed_at is not None
-    stale = tasks_update_task.sync(
+    stale = update_task.sync(
         str(task_id), client=client, body=TaskUpdate(title="Too late"), if_match=etag
     )
     assert isinstance(stale, Problem), stale

@@ -11,7 +11,7 @@ type TokenPair = components["schemas"]["TokenPair"];
 type Registered =
   paths["/users"]["post"]["responses"]["201"]["content"]["application/json"];
 type LoginBody = NonNullable<
-  operations["auth.create_token"]["requestBody"]
+  operations["create_token"]["requestBody"]
 >["content"]["application/json"];
 
 const registration: UserCreate = {

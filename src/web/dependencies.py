@@ -1,7 +1,9 @@
 """Routing from operationId to handler, and what each handler declares it needs.
 
-`users.create_user` in the spec resolves to `taskapi.handlers.users.create_user`. Handlers ask
-for collaborators by naming keyword parameters, which this module supplies:
+An operation's first tag names its handler module and its operationId the function: `create_user`
+tagged `users` is `taskapi.handlers.users.create_user`. The spec so names no Python path, and
+generated clients get plain method names (`create_user`, `createUser`). Handlers ask for
+collaborators by naming keyword parameters, which this module supplies:
 
 - `session`: a session whose transaction commits when the handler returns and rolls back when
   it raises (the request owns the transaction; services never commit); for GET, HEAD and
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connexion.context import context, scope
-from connexion.resolver import RelativeResolver
+from connexion.exceptions import ResolverError
+from connexion.operations import AbstractOperation
+from connexion.resolver import Resolution, Resolver
 from connexion.utils import get_function_from_name
 from sqlalchemy.orm import Session
 
@@ -91,13 +95,46 @@ def _provide(
     return provided
 
 
+class HandlerResolver(Resolver):  # type: ignore[misc]
+    """Finds each operation's handler by its tag and operationId. The operation keeps the
+    spec's operationId as its name (routing, metrics and logs say `create_user`). An operation
+    without a tag, or whose function does not exist, stops the app from starting."""
+
+    def __init__(
+        self, spec: Mapping[str, Any], function_resolver: Callable[[str], Callable[..., Any]]
+    ) -> None:
+        super().__init__(function_resolver=function_resolver)
+        self._modules = {
+            operation["operationId"]: (operation.get("tags") or [None])[0]
+            for item in spec.get("paths", {}).values()
+            for operation in item.values()
+            if isinstance(operation, Mapping) and "operationId" in operation
+        }
+
+    def handler_name(self, operation_id: str) -> str:
+        """The dotted name of the function that handles `operation_id`."""
+        module = self._modules.get(operation_id)
+        if module is None:
+            raise ResolverError(f"operation {operation_id!r} has no tag to name its handler module")
+        return f"{HANDLERS_PACKAGE}.{module}.{operation_id}"
+
+    def resolve(self, operation: AbstractOperation) -> Resolution:
+        operation_id = operation.operation_id
+        handler = self.resolve_function_from_operation_id(self.handler_name(operation_id))
+        return Resolution(handler, operation_id)
+
+
 def handler_resolver(
-    *, database: Database, policy: auth.AuthPolicy, cursor_secret: bytes
-) -> RelativeResolver:
+    spec: Mapping[str, Any],
+    *,
+    database: Database,
+    policy: auth.AuthPolicy,
+    cursor_secret: bytes,
+) -> HandlerResolver:
     def resolve(function_name: str) -> Callable[..., Any]:
         handler = get_function_from_name(function_name)
         return with_dependencies(
             handler, database=database, policy=policy, cursor_secret=cursor_secret
         )
 
-    return RelativeResolver(HANDLERS_PACKAGE, function_resolver=resolve)
+    return HandlerResolver(spec, function_resolver=resolve)

@@ -192,8 +192,7 @@ class Metrics:
 
 
 def operation_label(operation: str) -> str:
-    """The spec's operationId (`users.get_user`) for the name routing resolved, not its import
-    path."""
+    """The spec's operationId (`get_user`) for the name routing resolved, not an import path."""
     return operation.removeprefix(_RESOLVED_PREFIX)
 
 

@@ -48,7 +48,7 @@ def page_reply(
     query: Mapping[str, str | Sequence[str]],
     shape: Callable[[Item], Any],
 ) -> Response:
-    """The page envelope (`data`, `meta`, `links`) plus an RFC 8288 `Link` header.
+    """The page envelope (`mode: page`, `data`, `meta`, `links`) plus an RFC 8288 `Link` header.
 
     Links spell out the effective `limit` and every parameter in `query` (sort, filters), so a
     client following them sees the same list whatever defaults it relied on.
@@ -67,6 +67,7 @@ def page_reply(
         "last": link(last),
     }
     body = {
+        "mode": "page",
         "data": [shape(item) for item in page.items],
         "meta": {"page": page.page, "limit": page.limit, "total": page.total, "pages": page.pages},
         "links": links,
@@ -87,14 +88,15 @@ def slice_reply(
     cursor: str,
     shape: Callable[[Item], Any],
 ) -> Response:
-    """One slice of a cursor walk: `data`, `meta.limit`, and `links.self` / `links.next`
-    (null at the end), with the next link in a `Link` header too."""
+    """One slice of a cursor walk: `mode: cursor`, `data`, `meta.limit`, and `links.self` /
+    `links.next` (null at the end), with the next link in a `Link` header too."""
 
     def link(at: str) -> str:
         return f"{path}?{urlencode({**query, 'limit': str(limit), 'cursor': at}, doseq=True)}"
 
     next_link = link(found.next_cursor) if found.next_cursor is not None else None
     body = {
+        "mode": "cursor",
         "data": [shape(item) for item in found.items],
         "meta": {"limit": limit},
         "links": {"self": link(cursor), "next": next_link},

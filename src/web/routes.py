@@ -5,8 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def base_path(spec: Mapping[str, Any]) -> str:
+    """The path every route starts with: the first server's, its variables at their defaults
+    (`{scheme}://{host}:{port}/v1` gives `/v1`), as Connexion's router reads it."""
+    servers = spec.get("servers") or [{"url": ""}]
+    server = servers[0]
+    defaults = {name: var["default"] for name, var in server.get("variables", {}).items()}
+    url: str = server["url"].format(**defaults)
+    return urlsplit(url).path.rstrip("/")
 
 
 class AllowedMethods:
@@ -16,11 +27,11 @@ class AllowedMethods:
     """
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
-        base_path = spec.get("servers", [{}])[0].get("url", "").rstrip("/")
+        base = base_path(spec)
         self._routes: list[tuple[re.Pattern[str], list[str]]] = []
         for template, operations in spec.get("paths", {}).items():
             # Path parameters match one segment, as Connexion's router matches them.
-            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(base_path + template))
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(base + template))
             methods = [m.upper() for m in HTTP_METHODS if m in operations]
             self._routes.append((re.compile(pattern), methods))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -172,6 +173,46 @@ def _unless_too_big(
     return sized_first
 
 
+def _end_of_input(pattern: str) -> str:
+    """`pattern` with each `$` anchor (outside a character class, unescaped) written `\\Z`.
+
+    The spec's patterns are ECMA-262's, where `$` matches only at the very end of the input;
+    Python's `$` also matches before a final newline, which would let `"Ada\\n"` through
+    `^[^\\u0000-\\u001f]*$`."""
+    written: list[str] = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            written.append(r"\Z")
+            continue
+        written.append(char)
+    return "".join(written)
+
+
+@functools.cache
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(_end_of_input(pattern))
+
+
+def _ecma_pattern(
+    validator: Any,
+    pattern: str,
+    instance: Any,
+    schema: Mapping[str, Any],  # noqa: ARG001 - the keyword-check signature
+) -> Iterator[SchemaError]:
+    """jsonschema's `pattern` keyword, with `$` as ECMA-262 means it."""
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield SchemaError(f"{instance!r} does not match {pattern!r}")
+
+
 def _unknown_fields(check: KeywordCheck) -> KeywordCheck:
     """`additionalProperties: false` without jsonschema's message, which sorts and quotes
     every unknown name: `field_errors` names them one by one, and stops at the cap."""
@@ -190,13 +231,13 @@ def _unknown_fields(check: KeywordCheck) -> KeywordCheck:
 
 
 def sizes_first(validator_class: type[Draft4Validator]) -> type[Draft4Validator]:
-    """`validator_class` with checks of contents skipped once a size check has failed, and
-    unknown fields found without naming them all at once."""
+    """`validator_class` with checks of contents skipped once a size check has failed, unknown
+    fields found without naming them all at once, and `pattern`'s `$` as ECMA-262 means it."""
     checks = validator_class.VALIDATORS
     extended: type[Draft4Validator] = validators.extend(  # type: ignore[no-untyped-call]
         validator_class,
         {
-            "pattern": _unless_too_big(checks["pattern"], "maxLength", str),
+            "pattern": _unless_too_big(_ecma_pattern, "maxLength", str),
             "format": _unless_too_big(checks["format"], "maxLength", str),
             "items": _unless_too_big(checks["items"], "maxItems", list),
             "uniqueItems": _unless_too_big(checks["uniqueItems"], "maxItems", list),
@@ -212,9 +253,9 @@ class CompiledSchema:
 
     The compiled validator only ever short-cuts acceptance. Whatever it refuses goes to
     jsonschema, whose verdict stands: a value it refuses wrongly (it knows nothing of OpenAPI's
-    `nullable`, and its `$` does not match before a final newline as Python's does) costs time,
-    not a wrong answer. It is given the very format checks jsonschema uses, and a test holds
-    the two to the same verdicts over every schema of the spec (tests/test_validation_parity.py).
+    `nullable`) costs time, not a wrong answer. It is given the very format checks jsonschema
+    uses, and a test holds the two to the same verdicts over every schema of the spec
+    (tests/test_validation_parity.py).
     """
 
     def __init__(self, schema: Mapping[str, Any], validator_class: type[Draft4Validator]) -> None:

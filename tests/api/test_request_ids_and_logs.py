@@ -50,7 +50,7 @@ def test_one_access_record_per_request_with_the_request_id(
     assert record["request_id"] == response.headers["x-request-id"]
     assert record["method"] == "GET"
     assert record["path"] == "/v1/users"
-    assert record["route"] == "taskapi.handlers.users.list_users"
+    assert record["route"] == "list_users"
     assert record["status"] == 200
     assert record["duration_ms"] >= 0
     assert record["user_agent"] == "probe/1.0"

@@ -49,6 +49,8 @@ def test_create_answers_201_with_location_etag_and_defaults(
     [
         ({"title": "   "}, "/body/title"),
         ({"title": "x" * 201}, "/body/title"),
+        ({"title": "Report\n"}, "/body/title"),
+        ({"tags": ["urgent\n"]}, "/body/tags/0"),
         ({"status": "later"}, "/body/status"),
         ({"priority": "whenever"}, "/body/priority"),
         ({"due_date": "2026-02-30"}, "/body/due_date"),
@@ -356,11 +358,24 @@ def test_cursor_slices_have_their_own_envelope(client: TestClient, user_headers:
 
     body = client.get("/v1/tasks?limit=2&status=todo&cursor=", headers=user_headers).json()
 
+    assert body["mode"] == "cursor"
     assert body["meta"] == {"limit": 2}
     assert body["links"]["self"] == "/v1/tasks?status=todo&sort=-created_at&limit=2&cursor="
     assert body["links"]["next"].startswith(
         "/v1/tasks?status=todo&sort=-created_at&limit=2&cursor="
     )
+
+
+def test_list_mode_names_the_shape_so_clients_need_not_guess(
+    client: TestClient, user_headers: Headers
+) -> None:
+    create(client, user_headers, title="one")
+
+    paged = client.get("/v1/tasks?limit=1", headers=user_headers).json()
+    sliced = client.get("/v1/tasks?limit=1&cursor=", headers=user_headers).json()
+
+    assert (paged["mode"], set(paged["meta"])) == ("page", {"page", "limit", "total", "pages"})
+    assert (sliced["mode"], set(sliced["meta"])) == ("cursor", {"limit"})
 
 
 @pytest.mark.parametrize(

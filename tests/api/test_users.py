@@ -54,6 +54,12 @@ def test_duplicate_email_is_409_regardless_of_case(client: TestClient) -> None:
             "   ",
             "must contain a character that is not white space, and no control characters",
         ),
+        # ECMA-262's `$` matches at the very end only: not before a final newline.
+        (
+            "name",
+            "Ada\n",
+            "must contain a character that is not white space, and no control characters",
+        ),
         ("name", "x" * 101, "must be at most 100 characters long"),
         ("age", 12, "must be at least 13"),
         ("age", 131, "must be at most 130"),

@@ -79,6 +79,11 @@ test("Swagger UI lists every operation of the spec", async () => {
 });
 
 test("Try it out registers a user through POST /users", async () => {
+  // The spec's server is `{scheme}://{host}:{port}/v1` with `make run`'s defaults; point its
+  // variables at the service under test, as a user of another deployment would.
+  const service = new URL(BASE);
+  await page.locator('input[data-variable="host"]').fill(service.hostname);
+  await page.locator('input[data-variable="port"]').fill(service.port);
   const operation = page.locator(".opblock-post", {
     has: page.locator('.opblock-summary-path[data-path="/users"]'),
   });

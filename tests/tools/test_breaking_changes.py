@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.breaking_changes import find_breaking_changes, main
+from tools.breaking_changes import find_breaking_changes, find_undeprecated_removals, main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -251,7 +251,12 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def release_then_edit(repo: Path, *, version: str) -> None:
+def release_then_edit(repo: Path, *, version: str, deprecated_first: bool = True) -> None:
+    """Release the small spec (with POST /things deprecated, or not), then remove POST /things."""
+    released = spec_of()
+    released["paths"]["/things"]["post"]["deprecated"] = deprecated_first
+    (repo / "spec" / "openapi.yaml").write_text(yaml.safe_dump(released))
+    git(repo, "-c", "user.email=a@b.c", "-c", "user.name=t", "commit", "-qam", "release")
     git(repo, "tag", "v1.2.0")
     spec = spec_of()
     spec["info"]["version"] = version
@@ -277,6 +282,37 @@ def test_gate_fails_on_a_break_since_the_last_release(
 def test_gate_passes_a_break_with_a_major_version_raise(repo: Path) -> None:
     release_then_edit(repo, version="2.0.0")
     assert main([]) == 0
+
+
+def test_gate_refuses_removing_an_operation_the_release_had_not_deprecated_even_with_a_major_raise(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    release_then_edit(repo, version="2.0.0", deprecated_first=False)
+    assert main([]) == 1
+    assert "POST /things: operation removed without being deprecated first" in (
+        capsys.readouterr().out
+    )
+
+
+def test_removing_a_deprecated_operation_or_parameter_is_not_refused() -> None:
+    base = spec_of()
+    base["paths"]["/things"]["post"]["deprecated"] = True
+    base["components"]["parameters"]["Limit"]["deprecated"] = True
+    head = copy.deepcopy(base)
+    del head["paths"]["/things"]["post"]
+    head["paths"]["/things"]["get"]["parameters"] = []
+
+    assert find_undeprecated_removals(base, head) == []
+    assert find_breaking_changes(base, head)  # still breaking: it needs the major raise
+
+
+def test_removing_a_parameter_that_was_not_deprecated_is_refused() -> None:
+    head = spec_of()
+    head["paths"]["/things"]["get"]["parameters"] = []
+
+    assert find_undeprecated_removals(spec_of(), head) == [
+        "GET /things: query parameter 'limit' removed without being deprecated first"
+    ]
 
 
 def test_gate_needs_a_changelog_section_for_the_version(repo: Path) -> None:

@@ -132,6 +132,8 @@ class Tracing:
         """Send what is queued and stop (an app's provider only; a test's stays the test's)."""
         for client in self._redis_clients:
             RedisInstrumentor.uninstrument_client(client)
+        # The instrumentation keeps its listeners in one list per process: one app per process
+        # is how taskapi is served (a test closes its app before building the next traced one).
         EngineTracer.remove_all_event_listeners()  # type: ignore[no-untyped-call]
         if self._owns_provider:
             self.provider.shutdown()

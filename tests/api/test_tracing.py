@@ -128,6 +128,17 @@ def test_problem_response_records_its_problem_type(
     assert dict(server.attributes or {})["taskapi.problem.type"] == "unauthorized"
 
 
+def test_problem_type_is_recorded_with_metrics_switched_off(
+    settings: Settings, database: Database, exporter: InMemorySpanExporter
+) -> None:
+    unmetered = dataclasses.replace(settings, metrics_enabled=False)
+    with traced(unmetered, database, exporter) as client:
+        client.get("/v1/users/me")
+
+    (server,) = server_spans(exporter)
+    assert dict(server.attributes or {})["taskapi.problem.type"] == "unauthorized"
+
+
 def test_unhandled_error_records_the_exception(
     traced_client: TestClient,
     exporter: InMemorySpanExporter,

@@ -1,4 +1,4 @@
-"""`python -m bench [run|sweep|workers|memory|seed] [options]`: see the README, "Benchmarks"."""
+"""`python -m bench [MODE] [options]`, modes run sweep workers memory worst tracing seed: README."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from bench import replicas as replica_bench
 from bench import report, scenarios, seed, serve, worst
 from bench.drive import Call, require_wrk, wrk
+from bench.otlp_sink import otlp_sink
 from taskapi.migrations import upgrade_to_head
 
 LOG_DIR = serve.ROOT / "var" / "bench" / "logs"
@@ -253,6 +254,60 @@ def memory(args: argparse.Namespace) -> None:
     report.write("memory.json", {"meta": report.meta(**_settings(args)), "memory": figures})
 
 
+def tracing(args: argparse.Namespace) -> None:
+    """taskapi with tracing off against taskapi tracing every request (OTLP/HTTP to a sink on
+    loopback), rounds interleaved, every chosen endpoint."""
+    setup = _setup(args, seed.parse_size(args.size))
+    chosen = [
+        e
+        for e in scenarios.endpoints(setup.fixture, setup.secret, depth=args.depth)
+        if e.name in args.endpoints
+    ]
+    server_cpu, wrk_cpu = _cpus(args)
+    path, headers = scenarios.probe(chosen[0])
+    servers: dict[str, serve.Server] = {}
+    with otlp_sink() as endpoint:
+        traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_TRACES_SAMPLER": "always_on"}
+        try:
+            for label, more in (("tracing-off", {}), ("tracing-on", traced)):
+                servers[label] = serve.start(
+                    "taskapi",
+                    label=label,
+                    env={**setup.env, **more},
+                    workers=args.workers,
+                    cpus=server_cpu,
+                    log_dir=LOG_DIR,
+                    probe_path=path,
+                    probe_headers=headers,
+                )
+            results = scenarios.measure(servers, chosen, _load(args, wrk_cpu))
+        finally:
+            for server in servers.values():
+                server.stop()
+    summary = report.summarise(results)
+    print(
+        "\n| endpoint | off req/s | on req/s | on/off (paired) | off p50 ms | on p50 ms |"
+        " off p99 ms | on p99 ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for endpoint in chosen:
+        off, on = summary[endpoint.name]["tracing-off"], summary[endpoint.name]["tracing-on"]
+        ratio = report.paired_ratio(
+            results[endpoint.name]["tracing-on"], results[endpoint.name]["tracing-off"]
+        )
+        summary[endpoint.name]["on_vs_off"] = ratio
+        latencies = (off["p50_ms"], on["p50_ms"], off["p99_ms"], on["p99_ms"])
+        print(
+            f"| {endpoint.label} | {off['rps']:.0f} | {on['rps']:.0f} | {ratio or 0:.3f} | "
+            + " | ".join(f"{ms:.2f}" for ms in latencies)
+            + " |"
+        )
+    path_written = report.write(
+        "tracing.json", {"meta": report.meta(**_settings(args)), "endpoints": summary}
+    )
+    print(f"\nwritten: {report.shown(path_written)}")
+
+
 def _drive_count(
     server: serve.Server, call: Call, count: int, connections: int, cpus: str | None
 ) -> int:
@@ -344,6 +399,7 @@ def parser() -> argparse.ArgumentParser:
     remembering.add_argument("--requests", default="10000,100000", help="RSS after each count")
     modes.add_parser("replicas", parents=[common], help="1, 2, 3 replicas behind HAProxy")
     modes.add_parser("worst", parents=[common], help="costliest requests, health meanwhile")
+    modes.add_parser("tracing", parents=[common], help="taskapi with tracing off and at 100%%")
     seeding = modes.add_parser("seed", parents=[common], help="only seed (and keep) databases")
     seeding.add_argument("--sizes", default="10k")
     return root
@@ -357,6 +413,7 @@ MODES: dict[str, Callable[[argparse.Namespace], None]] = {
     "replicas": replicas,
     "seed": seed_only,
     "worst": worst_case,
+    "tracing": tracing,
 }
 
 

@@ -16,6 +16,7 @@ from connexion.middleware.response_validation import ResponseValidationMiddlewar
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.options import SwaggerUIOptions
+from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -47,6 +48,7 @@ from taskapi.web.security import (
     checking_access_tokens,
 )
 from taskapi.web.spec_document import ServedSpec
+from taskapi.web.tracing import Tracing, operation_routes, provider_from_environment
 from taskapi.web.validation import VALIDATOR_MAP
 
 
@@ -127,8 +129,36 @@ def unthrottled_paths(spec: dict[str, Any]) -> frozenset[str]:
     return frozenset(f"{base}{path}" for path in ("/healthz", "/readyz", "/metrics"))
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> PlannedAsyncApp:
-    """Build the ASGI app. `database` defaults to one connected to `settings.database_url`."""
+def tracing(
+    spec: dict[str, Any], provider: TracerProvider | None, *, database: Database, policy: AuthPolicy
+) -> Tracing | None:
+    """Tracing as the OTEL_* variables configure it (None, off, by default), or into `provider`
+    (a test's); its engine and Redis instrumented."""
+    owns_provider = provider is None
+    provider = provider_from_environment() if provider is None else provider
+    if provider is None:
+        return None
+    traced = Tracing(
+        provider,
+        routes=operation_routes(spec, base_path(spec)),
+        untraced_paths=unthrottled_paths(spec),
+        owns_provider=owns_provider,
+    )
+    traced.instrument_engine(database.engine)
+    redis = policy.throttle.redis_client
+    if redis is not None:
+        traced.instrument_redis(redis)
+    return traced
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> PlannedAsyncApp:
+    """Build the ASGI app. `database` defaults to one connected to `settings.database_url`;
+    spans go to `tracer_provider` if given, else where OTEL_* says, else nowhere."""
     policy = auth_policy(settings)
     db = (
         database
@@ -141,6 +171,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
         token=settings.metrics_token,
         enabled=settings.metrics_enabled,
     )
+    traced = tracing(spec, tracer_provider, database=db, policy=policy)
     drain = Drain(settings.drain_seconds)
 
     @asynccontextmanager
@@ -156,6 +187,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             db.dispose()
         policy.throttle.close()
         metrics.close()
+        if traced is not None:
+            traced.close()
 
     app = PlannedAsyncApp(
         __name__,
@@ -170,6 +203,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Plann
             # Outside the request context, so that its own answers (413, last-resort 500)
             # are counted too.
             *([functools.partial(MetricsMiddleware, metrics=metrics)] if metrics.enabled else []),
+            # Outside the request context, so that its log records carry the trace's ids.
+            *(traced.middleware() if traced is not None else []),
             functools.partial(
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,

@@ -1,10 +1,10 @@
 """The domain's errors: one hierarchy, raised by services, knowing nothing of HTTP.
 
 Each class declares what its refusal is, as data: `problem_type` (a slug from the spec's table
-of problem types), and where it applies `retry_after`, `challenge` (the RFC 6750 error code of a
-credential refusal) or `pointer` (the input it refuses). `taskapi.web.problems` renders any
-`DomainError` from those declarations alone: adding an error is a class here and, for a new
-type, a line in that module's table and in the spec's.
+of problem types), and where it applies `retry_after`, `challenge` (the RFC 6750 error code of
+a credential refusal), `pointer` (the input it refuses) or `dependency` (what failed).
+`taskapi.web.problems` renders any `DomainError` from those declarations alone: adding an error
+is a class here and, for a new type, a line in that module's table and in the spec's.
 """
 
 from typing import ClassVar
@@ -23,6 +23,8 @@ class DomainError(Exception):
     challenge: str | None = None
     # The JSON pointer of the one input refused (`/body/title`), when there is one.
     pointer: str | None = None
+    # The dependency whose failure caused the refusal (`redis`), for the metrics of failures.
+    dependency: str | None = None
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -109,6 +111,7 @@ class ServiceUnavailableError(DomainError):
 
     problem_type = "service-unavailable"
 
-    def __init__(self, detail: str, *, retry_after: int) -> None:
+    def __init__(self, detail: str, *, retry_after: int, dependency: str | None = None) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+        self.dependency = dependency

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 from taskapi.request_id import current_request_id
@@ -77,9 +78,16 @@ class RedactSecrets(logging.Filter):
 
 
 class AddRequestId(logging.Filter):
+    """The request id, and the trace and span ids when the request is traced
+    (taskapi.web.tracing), so that a log line leads to its trace."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id()
+        span = trace.get_current_span().get_span_context()
+        if span.trace_flags.sampled:  # ids of a trace that exists
+            record.trace_id = format(span.trace_id, "032x")
+            record.span_id = format(span.span_id, "016x")
         return True
 
 
@@ -115,5 +123,8 @@ def configure_logging(level: int | str = logging.INFO, *, stream: IO[str] | None
         server_logger.propagate = True
     # Replaced by the structured access record written per request.
     logging.getLogger("uvicorn.access").disabled = True
+    # The audit trail (taskapi.services.audit) is a security record, and the metrics of login
+    # failures are counted from it: LOG_LEVEL quiets the rest, never it.
+    logging.getLogger("taskapi.audit").setLevel(logging.INFO)
     # Connexion logs every 4xx it raises at WARNING; the access record already tells the story.
     logging.getLogger("connexion").setLevel(max(logging.ERROR, root.level))

@@ -37,4 +37,5 @@ def check_ready(*, session: Session, throttle: Throttle) -> None:
             raise ServiceUnavailableError(
                 "Redis, the rate-limit store, does not answer.",
                 retry_after=STORE_RETRY_AFTER_SECONDS,
+                dependency="redis",
             ) from None

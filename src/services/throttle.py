@@ -19,6 +19,8 @@ What happens when the store fails is decided here and nowhere else:
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import ipaddress
 import logging
 import math
@@ -162,7 +164,9 @@ class Throttle:
         own, and is given up (None) past its deadline; memory answers in place."""
         if self._threads is None:
             return self.spend(limit, *key)
-        waiting = asyncio.get_running_loop().run_in_executor(self._threads, self.spend, limit, *key)
+        # In the request's context, so that a trace of the request includes the Redis call.
+        in_context = functools.partial(contextvars.copy_context().run, self.spend, limit, *key)
+        waiting = asyncio.get_running_loop().run_in_executor(self._threads, in_context)
         try:
             return await asyncio.wait_for(waiting, self._deadline)
         except TimeoutError:
@@ -174,6 +178,11 @@ class Throttle:
         with self._store(during_cooldown=True):
             if not self._storage.check():
                 raise StorageError(ConnectionError("no answer to PING"))
+
+    @property
+    def redis_client(self) -> Any | None:
+        """The Redis client under the store, when the store is Redis (to trace its calls)."""
+        return None if self._threads is None else getattr(self._storage, "storage", None)
 
     @property
     def shared(self) -> bool:
@@ -193,7 +202,7 @@ class Throttle:
                 yield
         except StoreUnavailableError:
             raise ServiceUnavailableError(
-                STORE_UNAVAILABLE_DETAIL, retry_after=STORE_RETRY_AFTER_SECONDS
+                STORE_UNAVAILABLE_DETAIL, retry_after=STORE_RETRY_AFTER_SECONDS, dependency="redis"
             ) from None
 
     @contextmanager

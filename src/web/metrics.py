@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import os
 import time
 from typing import Any
@@ -33,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskapi import handlers
 from taskapi.errors import AuthenticationError, NotFoundError
+from taskapi.web.outcome import begin_outcome, end_outcome
 
 METRICS_STATE_KEY = "metrics"
 UNROUTED = "unrouted"  # requests no operation matched (404s, 405s, refusals before routing)
@@ -42,6 +44,11 @@ HTTP_LABELS = ("operation", "method", "status")
 POOL_SAMPLE_SECONDS = 1.0
 _Children = tuple[Any, Any]
 _RESOLVED_PREFIX = f"{handlers.__name__}."
+AUDIT_LOGGER = "taskapi.audit"  # taskapi.services.audit writes security events there
+# Audit events worth a series: the ones on-call alerts and dashboards read.
+COUNTED_AUDIT_EVENTS = frozenset({"login", "credentials.delayed", "user.current_password"})
+WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+DELAY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 # `*_created` series double the exposition and no dashboard of ours reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -107,7 +114,40 @@ class Metrics:
             "Requests let through without the general rate limit: its store did not answer.",
             registry=own,
         )
+        self.problems = Counter(
+            "taskapi_http_problems",
+            "Problem responses, by operationId and problem type (the slug of its `type`).",
+            ("operation", "type"),
+            registry=own,
+        )
+        self.dependency_failures = Counter(
+            "taskapi_dependency_failures",
+            "Requests that met a failing dependency: database (unreachable, dropped, timed"
+            " out), database_pool (no connection free in time), redis (no answer in time).",
+            ("dependency",),
+            registry=own,
+        )
+        self.audit_events = Counter(
+            "taskapi_audit_events",
+            "Security events of the audit log, by event and outcome (login failures, delays).",
+            ("event", "outcome"),
+            registry=own,
+        )
+        self.credential_delays = Histogram(
+            "taskapi_credential_delay_seconds",
+            "Waits imposed on password checks by the credential throttle (Retry-After).",
+            buckets=DELAY_BUCKETS,
+            registry=own,
+        )
+        self.handler_wait = Histogram(
+            "taskapi_db_pool_wait_seconds",
+            "Time a request waited for a handler thread, which holds a database connection"
+            " for the whole call (threads = pool capacity): the wait for a connection.",
+            buckets=WAIT_BUCKETS,
+            registry=own,
+        )
         self._children: dict[tuple[str, str, int], _Children] = {}
+        self._audit_counter = AuditCounter(self) if enabled else None
 
     def observe(self, operation: str, method: str, status: int, seconds: float) -> None:
         if method not in KNOWN_METHODS:
@@ -115,8 +155,7 @@ class Metrics:
         key = (operation, method, status)
         children = self._children.get(key)
         if children is None:
-            # Labelled with the spec's operationId (`get_user`), not the import path.
-            labels = (operation.removeprefix(_RESOLVED_PREFIX), method, str(status))
+            labels = (operation_label(operation), method, str(status))
             children = (self.requests.labels(*labels), self.latency.labels(*labels))
             self._children[key] = children
         children[0].inc()
@@ -146,8 +185,34 @@ class Metrics:
 
     def close(self) -> None:
         """At a worker's exit: its live gauges stop counting towards the sums."""
+        if self._audit_counter is not None:
+            logging.getLogger(AUDIT_LOGGER).removeHandler(self._audit_counter)
         if self._multiprocess:
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def operation_label(operation: str) -> str:
+    """The spec's operationId (`get_user`) for the name routing resolved, not an import path."""
+    return operation.removeprefix(_RESOLVED_PREFIX)
+
+
+class AuditCounter(logging.Handler):
+    """Counts the audit log's security events as it is written: the services say what happened
+    once, to the audit log, and the metrics follow from it."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(logging.INFO)
+        self.metrics = metrics
+        logging.getLogger(AUDIT_LOGGER).addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "event", None)
+        if event not in COUNTED_AUDIT_EVENTS:
+            return
+        self.metrics.audit_events.labels(event, str(getattr(record, "outcome", ""))).inc()
+        delay = getattr(record, "retry_after", None)
+        if event == "credentials.delayed" and isinstance(delay, int | float):
+            self.metrics.credential_delays.observe(delay)
 
 
 class MetricsMiddleware:
@@ -173,17 +238,21 @@ class MetricsMiddleware:
         extensions = scope.setdefault("extensions", {})
         if extensions is None:
             extensions = scope["extensions"] = {}
-        in_flight = self.metrics.in_flight
+        metrics = self.metrics
+        outcome, token = begin_outcome()
         started = time.perf_counter()
-        in_flight.inc()
+        metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            in_flight.dec()
+            metrics.in_flight.dec()
+            end_outcome(token)
             routing = extensions.get("connexion_routing") or {}
-            self.metrics.observe(
-                routing.get("operation_id") or UNROUTED,
-                scope["method"],
-                status,
-                time.perf_counter() - started,
-            )
+            operation = routing.get("operation_id") or UNROUTED
+            metrics.observe(operation, scope["method"], status, time.perf_counter() - started)
+            if outcome.problem is not None:
+                metrics.problems.labels(operation_label(operation), outcome.problem).inc()
+            if outcome.dependency is not None:
+                metrics.dependency_failures.labels(outcome.dependency).inc()
+            if outcome.handler_wait is not None:
+                metrics.handler_wait.observe(outcome.handler_wait)

@@ -21,6 +21,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -52,6 +53,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskapi.errors import ServiceUnavailableError
 from taskapi.web.media_types import parse_media_type
+from taskapi.web.outcome import current_outcome
 from taskapi.web.validation import CHECKED_PARAMETERS, PARSED_BODY
 
 # Body validators kept per operation, by (media type, charset).
@@ -233,13 +235,25 @@ class HandlerThreads:
 
     async def run(self, work: Callable[[], Any]) -> Any:
         """`work`'s result, computed on one of the threads; ServiceUnavailableError when none
-        took it up within `queue_timeout` (it then never runs)."""
-        started = self._executor.submit(work)
+        took it up within `queue_timeout` (it then never runs). The wait for a thread, which
+        is the wait for a database connection (one thread per connection), is noted on the
+        request's outcome."""
+        outcome = current_outcome()
+        queued = time.perf_counter()
+
+        def timed() -> Any:
+            if outcome is not None:
+                outcome.handler_wait = time.perf_counter() - queued
+            return work()
+
+        started = self._executor.submit(timed)
         gave_up = False
 
         def give_up() -> None:
             nonlocal gave_up
             gave_up = started.cancel()  # False once a thread runs it: then it is awaited
+            if gave_up and outcome is not None:
+                outcome.handler_wait = time.perf_counter() - queued
 
         timer = asyncio.get_running_loop().call_later(self.queue_timeout, give_up)
         try:

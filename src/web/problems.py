@@ -26,6 +26,7 @@ from starlette.types import Send
 from taskapi import errors
 from taskapi.request_id import current_request_id
 from taskapi.web.headers import shortened
+from taskapi.web.outcome import note_dependency_failure, note_exception, note_problem
 from taskapi.web.routes import AllowedMethods
 from taskapi.web.security import www_authenticate
 
@@ -151,7 +152,8 @@ def render_problem(
     headers: Mapping[str, str] | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """The status, headers and body of a problem response."""
+    """The status, headers and body of a problem response (noted on the request's outcome)."""
+    note_problem(problem_type.slug)
     body: dict[str, Any] = {
         "type": problem_type.uri,
         "title": problem_type.title,
@@ -215,6 +217,8 @@ async def _domain_error(request: ConnexionRequest, exc: Exception) -> ConnexionR
         headers["Retry-After"] = str(exc.retry_after)
     if exc.pointer is not None:
         extensions["errors"] = [{"pointer": exc.pointer, "message": exc.detail}]
+    if exc.dependency is not None:
+        note_dependency_failure(exc.dependency)
     return _response(request, problem_type, exc.detail, headers=headers, extensions=extensions)
 
 
@@ -272,6 +276,7 @@ def _http_error_handler(allowed_methods: AllowedMethods) -> ErrorHandler:
 async def _database_unavailable(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     # One line, no traceback: during an outage every request lands here.
     logger.warning("database unavailable", extra={"error_type": type(exc).__name__})
+    note_dependency_failure("database_pool" if isinstance(exc, PoolTimeoutError) else "database")
     headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
     return _response(request, SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE_DETAIL, headers=headers)
 
@@ -280,6 +285,7 @@ async def _unhandled(request: ConnexionRequest, exc: Exception) -> ConnexionResp
     # Logged once, with its traceback, under the request id; the client learns nothing of it.
     kind = "database error" if isinstance(exc, SQLAlchemyError) else "unhandled exception"
     logger.error(kind, exc_info=exc, extra={"error_type": type(exc).__name__})
+    note_exception(exc)
     return _response(request, INTERNAL_ERROR, INTERNAL_DETAIL)
 
 

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskapi.services.throttle import Budget, Throttle
 from taskapi.web.metrics import Metrics
+from taskapi.web.outcome import note_dependency_failure
 from taskapi.web.problems import TOO_MANY_REQUESTS, send_problem
 
 POLICY_NAME = "default"
@@ -44,6 +45,7 @@ class RateLimitMiddleware:
         )
         if budget is None:
             self.metrics.rate_limit_unchecked.inc()
+            note_dependency_failure("redis")
             await self.app(scope, receive, send)
             return
         headers = self._headers(budget)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskapi.request_id import REQUEST_ID_HEADER, begin_request, end_request
 from taskapi.web.headers import over_limits, shortened
+from taskapi.web.outcome import note_exception
 from taskapi.web.problems import (
     INTERNAL_DETAIL,
     INTERNAL_ERROR,
@@ -89,6 +90,7 @@ class RequestContextMiddleware:
         except Exception as exc:
             # Connexion's exception layer answers for nearly everything; this is the backstop.
             logger.error("unhandled exception outside the API layer", exc_info=exc)
+            note_exception(exc)
             if response["status"] is None:
                 await send_problem(
                     send_with_request_id, INTERNAL_ERROR, INTERNAL_DETAIL, instance=scope["path"]

@@ -53,13 +53,20 @@ class RunningServer:
         self.process.send_signal(signal.SIGTERM)
 
 
-def wait_until_ready(base_url: str, *, timeout: float, process: subprocess.Popen[bytes]) -> None:
+def wait_until_ready(
+    base_url: str,
+    *,
+    timeout: float,
+    process: subprocess.Popen[bytes],
+    path: str = "/v1/readyz",
+) -> None:
+    """Until `path` answers 200; RuntimeError if the process exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode} while starting")
         try:
-            if httpx.get(f"{base_url}/v1/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{base_url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass

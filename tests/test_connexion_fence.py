@@ -98,6 +98,11 @@ FENCE: dict[str, tuple[str, str]] = {
         "fb43605e021a9498",
         "dependencies (reads context['token_info'], operation and scope in the handler's thread)",
     ),
+    "connexion.middleware.context:ContextOperation": (
+        "85050eca1041f77b",
+        "dependencies (context['token_info'], operation) and tracing (reads"
+        " scope['extensions']['connexion_context']['user'])",
+    ),
     "connexion.middleware.routing:RoutingOperation": (
         "dd3bf3ee5f7e25f4",
         "request_context and metrics (read scope['extensions']['connexion_routing']"

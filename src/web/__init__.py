@@ -37,6 +37,8 @@ moved, so an upgrade is this checklist: re-read each changed one against ours):
   `dependencies` also reads Connexion's context variables (`context["token_info"]`, `operation`,
   `scope`) in the handler's thread, to give handlers what they name and to find the operations
   that declare `Idempotency-Key`.
-- `request_context` and `metrics` read `scope["extensions"]["connexion_routing"]["operation_id"]`
-  (set by `RoutingOperation`) to name the route in access logs and metrics.
+- `request_context`, `metrics` and `tracing` read
+  `scope["extensions"]["connexion_routing"]["operation_id"]` (set by `RoutingOperation`) to
+  name the route in access logs, metrics and spans; `tracing` reads the verified user from
+  `scope["extensions"]["connexion_context"]` (which `ContextOperation` hands on).
 """

@@ -15,22 +15,21 @@ import {
   TaskStatus,
   UsersApi,
 } from "../../../build/clients/openapi-generator/typescript/index";
+import {
+  BASE,
+  check,
+  cursorOf,
+  freshEmail,
+  LIMIT,
+  listedOnce,
+  PASSWORD,
+  PROBLEM,
+  run,
+  stepper,
+  TASKS,
+} from "../../shared/scenario";
 
-declare const process: { env: Record<string, string | undefined>; exitCode?: number };
-
-const BASE = process.env["TASKAPI_URL"] ?? "";
-const PASSWORD = "generated client passphrase";
-const PROBLEM = "tag:taskapi.dev,2026:problem/";
-const TASKS = 7;
-const LIMIT = 3;
-
-function step(message: string): void {
-  console.log(`openapi-generator typescript-fetch: ${message}`);
-}
-
-function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
-}
+const step = stepper("openapi-generator typescript-fetch");
 
 /** The error a call must fail with, as its status and typed problem (undefined for no body). */
 async function failure(call: Promise<unknown>): Promise<{ status: number; problem?: Problem }> {
@@ -47,7 +46,7 @@ async function failure(call: Promise<unknown>): Promise<{ status: number; proble
 
 async function signUp(): Promise<Configuration> {
   const users = new UsersApi(new Configuration({ basePath: BASE }));
-  const email = `og-ts-${Date.now()}@example.com`;
+  const email = freshEmail("og-ts");
   const account = { email, name: "Katherine Johnson", age: 50, password: PASSWORD };
   const user = await users.createUser({ userCreate: account });
   step(`registered ${user.email}`);
@@ -97,7 +96,7 @@ async function listBothWays(tasks: TasksApi): Promise<[string[], string[]]> {
     check(sliced.mode === "cursor", "a cursor slice");
     byCursor.push(...sliced.data.map((task: Task) => task.id));
     if (sliced.links.next === null) break;
-    cursor = new URL(sliced.links.next, BASE).searchParams.get("cursor") ?? "";
+    cursor = cursorOf(sliced.links.next);
   }
   return [byPage, byCursor];
 }
@@ -120,19 +119,12 @@ async function editWithEtags(tasks: TasksApi, taskId: string): Promise<void> {
   step("edited with If-Match; a stale ETag is a typed 412 Problem");
 }
 
-async function main(): Promise<void> {
-  check(BASE !== "", "TASKAPI_URL names the live service");
+run(async () => {
   const tasks = new TasksApi(await signUp());
   const created = await createTasks(tasks);
   const [byPage, byCursor] = await listBothWays(tasks);
-  const same = (ids: string[]) => ids.length === created.size && ids.every((id) => created.has(id));
-  check(same(byPage) && same(byCursor), "each task listed once either way");
+  check(listedOnce(created, byPage) && listedOnce(created, byCursor), "each task listed once either way");
   step(`listed ${created.size} tasks by page and by cursor, each once`);
   await editWithEtags(tasks, byPage[0] ?? "");
   step("scenario passed");
-}
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
 });

@@ -15,22 +15,20 @@ import {
   TaskStatus,
   UsersApi,
 } from "../../../build/clients/openapi-generator/typescript/index";
+import {
+  BASE,
+  check,
+  freshEmail,
+  LIMIT,
+  listBothWays,
+  PASSWORD,
+  PROBLEM,
+  run,
+  stepper,
+  TASKS,
+} from "../../shared/scenario";
 
-declare const process: { env: Record<string, string | undefined>; exitCode?: number };
-
-const BASE = process.env["TASKAPI_URL"] ?? "";
-const PASSWORD = "generated client passphrase";
-const PROBLEM = "tag:taskapi.dev,2026:problem/";
-const TASKS = 7;
-const LIMIT = 3;
-
-function step(message: string): void {
-  console.log(`openapi-generator typescript-fetch: ${message}`);
-}
-
-function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
-}
+const step = stepper("openapi-generator typescript-fetch");
 
 /** The error a call must fail with, as its status and typed problem (undefined for no body). */
 async function failure(call: Promise<unknown>): Promise<{ status: number; problem?: Problem }> {
@@ -47,7 +45,7 @@ async function failure(call: Promise<unknown>): Promise<{ status: number; proble
 
 async function signUp(): Promise<Configuration> {
   const users = new UsersApi(new Configuration({ basePath: BASE }));
-  const email = `og-ts-${Date.now()}@example.com`;
+  const email = freshEmail("og-ts");
   const account = { email, name: "Katherine Johnson", age: 50, password: PASSWORD };
   const user = await users.createUser({ userCreate: account });
   step(`registered ${user.email}`);
@@ -79,27 +77,22 @@ async function createTasks(tasks: TasksApi): Promise<Set<string>> {
   return ids;
 }
 
-async function listBothWays(tasks: TasksApi): Promise<[string[], string[]]> {
-  const byPage: string[] = [];
-  for (let page = 1; ; page++) {
-    const listed = await tasks.listTasks({ page, limit: LIMIT });
-    check(listed.mode === "page", "a page");
-    byPage.push(...listed.data.map((task: Task) => task.id));
-    if (listed.links.next === null) {
-      check(listed.meta.total === byPage.length, "meta.total counts every task");
-      break;
-    }
-  }
-  const byCursor: string[] = [];
-  let cursor = "";
-  for (;;) {
-    const sliced = await tasks.listTasks({ cursor, limit: LIMIT });
-    check(sliced.mode === "cursor", "a cursor slice");
-    byCursor.push(...sliced.data.map((task: Task) => task.id));
-    if (sliced.links.next === null) break;
-    cursor = new URL(sliced.links.next, BASE).searchParams.get("cursor") ?? "";
-  }
-  return [byPage, byCursor];
+/** Both list modes through listTasks, each answer narrowed by its `mode`. */
+function listEachWay(tasks: TasksApi, created: ReadonlySet<string>): Promise<string[]> {
+  const ids = (data: Task[]) => data.map((task) => task.id);
+  return listBothWays(
+    created,
+    async (page) => {
+      const listed = await tasks.listTasks({ page, limit: LIMIT });
+      check(listed.mode === "page", "a page");
+      return { ids: ids(listed.data), next: listed.links.next, total: listed.meta.total };
+    },
+    async (cursor) => {
+      const sliced = await tasks.listTasks({ cursor, limit: LIMIT });
+      check(sliced.mode === "cursor", "a cursor slice");
+      return { ids: ids(sliced.data), next: sliced.links.next };
+    },
+  );
 }
 
 async function editWithEtags(tasks: TasksApi, taskId: string): Promise<void> {
@@ -120,19 +113,11 @@ async function editWithEtags(tasks: TasksApi, taskId: string): Promise<void> {
   step("edited with If-Match; a stale ETag is a typed 412 Problem");
 }
 
-async function main(): Promise<void> {
-  check(BASE !== "", "TASKAPI_URL names the live service");
+run(async () => {
   const tasks = new TasksApi(await signUp());
   const created = await createTasks(tasks);
-  const [byPage, byCursor] = await listBothWays(tasks);
-  const same = (ids: string[]) => ids.length === created.size && ids.every((id) => created.has(id));
-  check(same(byPage) && same(byCursor), "each task listed once either way");
+  const byPage = await listEachWay(tasks, created);
   step(`listed ${created.size} tasks by page and by cursor, each once`);
   await editWithEtags(tasks, byPage[0] ?? "");
   step("scenario passed");
-}
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
 });

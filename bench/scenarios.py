@@ -17,7 +17,7 @@ from bench.serve import ROOT, Server
 from taskapi.services.tokens import TokenIssuer
 
 LIMIT = 20
-SERVICES = ("taskapi", "fastapi", "starlette")
+SERVICES = ("taskapi", "fastapi", "starlette", "floor")
 ENDPOINTS = (
     "get_task",
     "list_page_1",

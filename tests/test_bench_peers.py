@@ -14,7 +14,6 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ pytest.importorskip("fastapi")
 from bench import scenarios, seed
 from bench.drive import Call
 from taskapi.app import create_app
-from taskapi.services.tokens import TokenIssuer
 from taskapi.settings import Settings
 
 SECRET = "bench-test-signing-secret-that-is-long-enough"
@@ -112,19 +110,7 @@ def test_a_cursor_from_taskapi_walks_on_in_every_peer(
 def test_every_service_refuses_a_token_whose_session_is_not_live(
     fixture: seed.Fixture, clients: dict[str, TestClient]
 ) -> None:
-    issuer = TokenIssuer(
-        secret=SECRET,
-        issuer="taskapi",
-        audience="taskapi",
-        access_ttl=timedelta(hours=1),
-        refresh_ttl=timedelta(days=1),
-    )
-    token = issuer.issue_access_token(
-        user_id=str(fixture.owner_id),
-        token_version=0,
-        session_id=uuid.uuid4(),
-        now=datetime.now(UTC),
-    )
+    token = scenarios.access_token(SECRET, fixture.owner_id, session_id=uuid.uuid4())
     call = Call(method="GET", path=f"/v1/tasks/{fixture.sample_task_id}", token=token)
 
     statuses = {name: answer(client, call)[0] for name, client in clients.items()}

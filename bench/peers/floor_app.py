@@ -44,7 +44,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-Row = Sequence[Any]
+Row = tuple[Any, ...]
 
 _COLUMNS = (
     "id, owner_id, title, description, status, priority, due_date, tags,"
@@ -102,6 +102,10 @@ class Driver:
     def one(self, sql: str, *params: Any) -> Row | None:
         found: Row | None = self._connection.execute(sql, params).fetchone()
         return found
+
+    def run(self, sql: str, *params: Any) -> None:
+        """A statement that answers no rows."""
+        self._connection.execute(sql, params)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -166,6 +170,9 @@ class PostgresDriver(Driver):
 
     def one(self, sql: str, *params: Any) -> Row | None:
         return self._pg.execute(sql.replace("?", "%s"), params, prepare=True).fetchone()
+
+    def run(self, sql: str, *params: Any) -> None:
+        self._pg.execute(sql.replace("?", "%s"), params, prepare=True)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -363,9 +370,9 @@ class Floor:
                 db.moment_in(now) if row[10] else None,
                 1,
             )
-            db.one(_INSERT_TASK, *converted, PRIORITY_RANKS[priority])
+            db.run(_INSERT_TASK, *converted, PRIORITY_RANKS[priority])
             share = random.randrange(task_counts.SHARES)
-            db.one(_COUNT_ONE_MORE, db.uuid_in(owner_id), share)
+            db.run(_COUNT_ONE_MORE, db.uuid_in(owner_id), share)
         headers = [(b"location", f"{common.TASKS_PATH}/{task_id}".encode()), (b"etag", _etag(1))]
         return 201, _shaped(row), headers
 
@@ -384,7 +391,7 @@ class Floor:
             locked = db.one(_LOCKED_USER + db.lock_for_writing, found[0])
             if locked is None or locked[0] != found[1]:
                 raise Reply(401, "The email or password is wrong.")
-            db.one(
+            db.run(
                 _INSERT_REFRESH_TOKEN,
                 db.uuid_in(uuid.uuid4()),
                 found[0],

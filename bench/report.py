@@ -21,11 +21,14 @@ RESULTS = ROOT / "bench" / "results"
 _PACKAGES = ("connexion", "fastapi", "pydantic", "starlette", "uvicorn", "sqlalchemy", "psycopg")
 
 Summary = dict[str, dict[str, dict[str, Any]]]
+# What taskapi is measured against, each as a column `taskapi/<title>` and `ratio_vs_<name>`.
+PEERS = {"fastapi": "FastAPI", "starlette": "Starlette", "floor": "floor"}
 
 
 def summarise(results: Mapping[str, Mapping[str, Sequence[Measurement]]]) -> Summary:
     """Per endpoint and service: the median req/s, p50 and p99 over the rounds (and each
-    round), plus taskapi's `ratio_vs_fastapi` and `ratio_vs_starlette` in req/s: the median
+    round), plus taskapi's `ratio_vs_<peer>` in req/s for each peer that ran (fastapi,
+    starlette and floor, the bare ASGI app on the raw driver): the median
     of each round's ratio, as the services of one round ran back to back on the same machine
     while its speed drifted between rounds."""
     summary: Summary = {}
@@ -42,7 +45,7 @@ def summarise(results: Mapping[str, Mapping[str, Sequence[Measurement]]]) -> Sum
                 ],
             }
         ours = per_service.get("taskapi")
-        for peer in ("fastapi", "starlette"):
+        for peer in PEERS:
             if ours is not None and peer in per_service:
                 ratio = paired_ratio(ours, per_service[peer])
                 if ratio is not None:
@@ -63,7 +66,8 @@ def table(summary: Summary, labels: Mapping[str, str], *, apart: Sequence[str] =
     head = ["endpoint"]
     for service in services:
         head += [f"{service} req/s", "p50 ms", "p99 ms"]
-    head += ["taskapi/FastAPI", "taskapi/Starlette"]
+    peers = [peer for peer in PEERS if peer in services]
+    head += [f"taskapi/{PEERS[peer]}" for peer in peers]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ordered = [e for e in summary if e not in apart] + [e for e in summary if e in apart]
     for endpoint in ordered:
@@ -75,7 +79,7 @@ def table(summary: Summary, labels: Mapping[str, str], *, apart: Sequence[str] =
             flag = " (errors!)" if got["errors"] else ""
             row += [f"{got['rps']:.0f}{flag}", f"{got['p50_ms']:.2f}", f"{got['p99_ms']:.2f}"]
         ours = summary[endpoint].get("taskapi", {})
-        row += [_ratio(ours.get("ratio_vs_fastapi")), _ratio(ours.get("ratio_vs_starlette"))]
+        row += [_ratio(ours.get(f"ratio_vs_{peer}")) for peer in peers]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -131,7 +135,12 @@ def chart(sweep: Mapping[str, Any], path: Path) -> Path:
     mpl.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    colours = {"taskapi": "tab:blue", "fastapi": "tab:green", "starlette": "tab:gray"}
+    colours = {
+        "taskapi": "tab:blue",
+        "fastapi": "tab:green",
+        "starlette": "tab:gray",
+        "floor": "tab:red",
+    }
     figure, (by_size, by_depth) = plt.subplots(1, 2, figsize=(12, 4.5))
     sizes = sweep["by_size"]
     for endpoint, style in (("list_page_1", "-"), ("get_task", ":")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from bench.serve import ROOT, Server
 from taskapi.services.tokens import TokenIssuer
 
 LIMIT = 20
-SERVICES = ("taskapi", "fastapi", "starlette")
+SERVICES = ("taskapi", "fastapi", "starlette", "floor")
 ENDPOINTS = (
     "get_task",
     "list_page_1",
@@ -57,8 +58,11 @@ def server_env(url: str, secret: str) -> dict[str, str]:
     return {"DATABASE_URL": url, "JWT_SECRET": secret, "DATA_DIR": str(ROOT / "var" / "bench")}
 
 
-def access_token(secret: str, user_id: Any) -> str:
-    """A bearer token for `user_id`, made as taskapi makes them, valid for the whole run."""
+def access_token(
+    secret: str, user_id: Any, *, session_id: uuid.UUID = seed.BENCH_SESSION_ID
+) -> str:
+    """A bearer token for `user_id` in the login session `session_id` (the benchmark's, kept
+    alive by the seed), made as taskapi makes them, valid for the whole run."""
     issuer = TokenIssuer(
         secret=secret,
         issuer="taskapi",
@@ -69,7 +73,7 @@ def access_token(secret: str, user_id: Any) -> str:
     return issuer.issue_access_token(
         user_id=str(user_id),
         token_version=0,
-        session_id=seed.BENCH_SESSION_ID,
+        session_id=session_id,
         now=datetime.now(UTC),
     )
 

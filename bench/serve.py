@@ -30,6 +30,7 @@ APPS = {
     "taskapi": ["taskapi.asgi:app"],
     "fastapi": ["--factory", "bench.peers.fastapi_app:from_env"],
     "starlette": ["--factory", "bench.peers.starlette_app:from_env"],
+    "floor": ["--factory", "bench.peers.floor_app:from_env"],
 }
 
 # taskapi's limits would answer the load with 429s: raised out of reach (the middleware still

@@ -1,4 +1,5 @@
-"""The benchmark's peers answer each benchmarked request as taskapi does (bench/peers/).
+"""The benchmark's peers answer each benchmarked request as taskapi does (bench/peers/): FastAPI,
+raw Starlette, and the floor (a bare ASGI app on the raw driver).
 
 A fair comparison needs the same work behind every response: same status, same JSON (the very
 same bodies where the data is the same), same ETag and Link headers, and cursors that each
@@ -9,7 +10,10 @@ unless the bench extra (fastapi) is installed.
 from __future__ import annotations
 
 import importlib
+import json
+import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,7 @@ from taskapi.settings import Settings
 SECRET = "bench-test-signing-secret-that-is-long-enough"
 SIZE = 400
 DEPTH = 3
-PEERS = ("fastapi", "starlette")
+PEERS = ("fastapi", "starlette", "floor")
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +61,10 @@ def clients(
     apps: dict[str, Any] = {"taskapi": create_app(settings)}
     for peer in PEERS:
         apps[peer] = importlib.import_module(f"bench.peers.{peer}_app").create_app(settings)
-    with (
-        apps["taskapi"].test_client() as ours,
-        TestClient(apps["fastapi"]) as fast,
-        TestClient(apps["starlette"]) as floor,
-    ):
-        yield {"taskapi": ours, "fastapi": fast, "starlette": floor}
+    with ExitStack() as stack:
+        yield {"taskapi": stack.enter_context(apps["taskapi"].test_client())} | {
+            peer: stack.enter_context(TestClient(apps[peer])) for peer in PEERS
+        }
 
 
 def answer(client: TestClient, call: Call) -> tuple[int, dict[str, str], Any]:
@@ -101,5 +103,30 @@ def test_a_cursor_from_taskapi_walks_on_in_every_peer(
     _, _, body = answer(clients["taskapi"], first)
     following = Call(method="GET", path=body["links"]["next"], token=token)
     pages = {name: answer(client, following)[2] for name, client in clients.items()}
-    assert pages["fastapi"] == pages["starlette"] == pages["taskapi"]
+    assert all(pages[peer] == pages["taskapi"] for peer in PEERS)
     assert len(pages["taskapi"]["data"]) == 5
+
+
+def test_every_service_refuses_a_token_whose_session_is_not_live(
+    fixture: seed.Fixture, clients: dict[str, TestClient]
+) -> None:
+    token = scenarios.access_token(SECRET, fixture.owner_id, session_id=uuid.uuid4())
+    call = Call(method="GET", path=f"/v1/tasks/{fixture.sample_task_id}", token=token)
+
+    statuses = {name: answer(client, call)[0] for name, client in clients.items()}
+
+    assert statuses == dict.fromkeys(clients, 401)
+
+
+def test_a_token_from_the_floors_log_in_is_accepted_by_taskapi(
+    fixture: seed.Fixture, clients: dict[str, TestClient]
+) -> None:
+    credentials = json.dumps({"email": seed.OWNER_EMAIL, "password": seed.PASSWORD})
+    _, _, pair = answer(
+        clients["floor"], Call(method="POST", path="/v1/auth/token", body=credentials)
+    )
+    call = Call(
+        method="GET", path=f"/v1/tasks/{fixture.sample_task_id}", token=pair["access_token"]
+    )
+
+    assert answer(clients["taskapi"], call)[0] == 200

@@ -1,13 +1,14 @@
-"""What both peers share below the web framework: database, tokens, cursors, queries, shapes.
+"""What the peers share below the web framework: database, tokens, cursors, queries, shapes.
 
 Everything here mirrors what taskapi does for the benchmarked operations, query for query (one
-session per request; the user loaded by the token's subject; a task read by primary key then
+session per request; the token read and the user of its live session loaded by taskapi's own
+TokenIssuer and `auth.authenticate`; a task read by primary key then
 checked for its owner; a numbered page as the owner's kept task count plus OFFSET; a cursor
 slice as a keyset seek for limit + 1 rows), so a difference in the figures is a difference of
 web layer.
 
 Only the default listing (`sort=-created_at`, no filters) is implemented: it is the one the
-benchmark drives. Cursors use taskapi's format and key, so one cursor works on all three.
+benchmark drives. Cursors use taskapi's format and key, so one cursor works on every service.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import base64
 import hashlib
 import hmac
 import json
-import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,22 +24,21 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import jwt
-from argon2 import PasswordHasher, profiles
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from taskapi.db import WRITE_INTENT, create_engine_for
+from taskapi.errors import AuthenticationError
 from taskapi.handlers import tasks as handlers_tasks
 from taskapi.models import PRIORITY_RANKS, RefreshToken, Task, User
-from taskapi.services import task_counts
+from taskapi.services import auth, task_counts
+from taskapi.services.passwords import Passwords
+from taskapi.services.tokens import TokenIssuer, hash_refresh_token, new_refresh_token
 from taskapi.settings import Settings
 from taskapi.web import responses
 
 TASKS_PATH = "/v1/tasks"
 DEFAULT_SORT = "-created_at"
-ALGORITHM = "HS256"
 # taskapi's cursor format (taskapi.services.cursors), so cursors are interchangeable.
 _CURSOR_PURPOSE = b"taskapi.cursor.v1\x00"
 _NO_FILTERS: dict[str, Any] = {
@@ -71,12 +70,10 @@ class Backend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.secret = settings.signing_secret()
+        self.tokens = token_issuer(settings)
+        self.passwords = Passwords(settings.password_hash_profile)
         engine = create_engine_for(settings.database_url, pool=settings.pool)
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
-        self.hasher = PasswordHasher.from_parameters(
-            getattr(profiles, settings.password_hash_profile)
-        )
-        self.dummy_hash = self.hasher.hash("no account has this password")
 
     @contextmanager
     def session(self, *, writes: bool = False) -> Iterator[Session]:
@@ -89,22 +86,23 @@ class Backend:
             yield session
 
 
+def token_issuer(settings: Settings) -> TokenIssuer:
+    """taskapi's issuer and reader of tokens, configured as taskapi configures it."""
+    return TokenIssuer(
+        secret=settings.signing_secret(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+
+
 def user_for_token(backend: Backend, session: Session, token: str) -> User:
     try:
-        claims = jwt.decode(
-            token,
-            backend.secret,
-            algorithms=[ALGORITHM],
-            issuer=backend.settings.jwt_issuer,
-            audience=backend.settings.jwt_audience,
-            options={"require": ["sub", "ver", "iss", "aud", "iat", "exp"]},
-        )
-        user = session.get(User, uuid.UUID(claims["sub"]))
-    except (jwt.InvalidTokenError, ValueError, TypeError):
+        claims = backend.tokens.read_access_token(token)
+        return auth.authenticate(session=session, claims=claims)
+    except AuthenticationError:
         raise UnauthorizedError from None
-    if user is None or user.token_version != claims["ver"]:
-        raise UnauthorizedError
-    return user
 
 
 def get_task(session: Session, *, owner_id: uuid.UUID, task_id: str) -> Task:
@@ -189,45 +187,50 @@ def log_in(
 ) -> dict[str, Any] | None:
     """A token pair for these credentials (a refresh token row is stored), or None."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    try:
-        valid: bool = backend.hasher.verify(
-            user.password_hash if user else backend.dummy_hash, password
-        )
-    except (VerificationError, InvalidHashError):
-        valid = False
-    if not valid or user is None:
+    if not backend.passwords.verify(user.password_hash if user else None, password) or not user:
         return None
     now = datetime.now(UTC)
-    refresh_token = "rt_" + secrets.token_urlsafe(32)
+    refresh_token = new_refresh_token()
+    family_id = uuid.uuid4()
     session.add(
         RefreshToken(
             user_id=user.id,
-            family_id=uuid.uuid4(),
-            token_hash=hashlib.sha256(refresh_token.encode()).hexdigest(),
+            family_id=family_id,
+            token_hash=hash_refresh_token(refresh_token),
             created_at=now,
-            expires_at=now + timedelta(seconds=backend.settings.refresh_token_ttl_seconds),
+            expires_at=now + backend.tokens.refresh_ttl,
         )
     )
     session.flush()
+    return token_pair(
+        backend.tokens,
+        user_id=user.id,
+        token_version=user.token_version,
+        session_id=family_id,
+        refresh_token=refresh_token,
+        now=now,
+    )
+
+
+def token_pair(
+    tokens: TokenIssuer,
+    *,
+    user_id: uuid.UUID,
+    token_version: int,
+    session_id: uuid.UUID,
+    refresh_token: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The body of a successful log in, as taskapi answers it."""
+    access_token = tokens.issue_access_token(
+        user_id=str(user_id), token_version=token_version, session_id=session_id, now=now
+    )
     return {
-        "access_token": access_token(backend, user, now=now),
+        "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": backend.settings.access_token_ttl_seconds,
+        "expires_in": int(tokens.access_ttl.total_seconds()),
         "refresh_token": refresh_token,
     }
-
-
-def access_token(backend: Backend, user: User, *, now: datetime) -> str:
-    ttl = timedelta(seconds=backend.settings.access_token_ttl_seconds)
-    claims = {
-        "sub": str(user.id),
-        "ver": user.token_version,
-        "iss": backend.settings.jwt_issuer,
-        "aud": backend.settings.jwt_audience,
-        "iat": int(now.timestamp()),
-        "exp": int((now + ttl).timestamp()),
-    }
-    return jwt.encode(claims, backend.secret, algorithm=ALGORITHM)
 
 
 # --- Shapes and links, as taskapi.web.responses writes them -------------------------------

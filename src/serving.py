@@ -232,6 +232,18 @@ class BalancedWorkers(Multiprocess):
             process.start()
             self.processes.append(process)
 
+    def terminate_all(self) -> None:
+        """Signal the workers, then close the supervisor's own copies of their sockets.
+
+        While the supervisor holds a copy, a socket that its worker has closed (a worker that
+        stopped before the others: SIGTERM during its start-up, or a second SIGTERM) still
+        listens, and the kernel keeps giving it its share of new connections, which then wait
+        for ever. Without the copy, they go to the workers still listening.
+        """
+        super().terminate_all()
+        for sock in self.sockets:
+            sock.close()
+
 
 def _listening_sockets(host: str, port: int, *, count: int) -> list[socket.socket]:
     """`count` sockets bound to host:port with SO_REUSEPORT (a port of 0 is chosen once)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +19,8 @@ from tests.utils.tcp_proxy import TcpProxy
 
 IN_FLIGHT = 12
 TIMEOUT = 15.0
+# Enough that, were half of them sent to a socket nobody accepts on, one would surely be.
+CONNECTIONS_AFTER_ONE_STOPPED = 20
 
 
 def _wait(condition: Any, what: str) -> None:
@@ -96,3 +101,36 @@ def test_sigterm_with_drain_seconds_fails_readiness_first_and_keeps_serving_unti
     assert drained_before_exit
     assert exit_code == 0
     assert stopped_after >= drain_seconds
+
+
+def _worker_pids(server: RunningServer) -> list[int]:
+    return [int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", server.log())]
+
+
+def test_a_worker_that_stops_before_the_others_leaves_no_socket_that_never_answers(
+    own_server_settings: dict[str, Any],
+) -> None:
+    # One worker stops at once (a second SIGTERM, as for one still starting when the first came)
+    # while the other drains: new connections must all reach the one still listening.
+    drain_seconds = 10
+    env = {**own_server_settings["env"], "DRAIN_SECONDS": str(drain_seconds)}
+    with running_server(**{**own_server_settings, "env": env}) as server:
+        _wait(lambda: server.log().count("Application startup complete") == 2, "both to start")
+        stopping, _ = _worker_pids(server)
+        server.terminate()
+        _wait(lambda: server.log().count("draining before shutdown") == 2, "both to drain")
+        os.kill(stopping, signal.SIGTERM)
+        _wait(lambda: f"Finished server process [{stopping}]" in server.log(), "one to stop")
+
+        def answer() -> int | None:
+            # A new connection each time, so that the kernel picks a socket each time.
+            try:
+                return httpx.get(f"{server.base_url}/v1/healthz", timeout=2).status_code
+            except httpx.TransportError:  # a reset, or no answer in time
+                return None
+
+        statuses = [answer() for _ in range(CONNECTIONS_AFTER_ONE_STOPPED)]
+        exit_code = server.process.wait(timeout=TIMEOUT + drain_seconds)
+
+    assert statuses == [200] * CONNECTIONS_AFTER_ONE_STOPPED
+    assert exit_code == 0

@@ -139,7 +139,7 @@ def sweep(args: argparse.Namespace) -> None:
                 ]
                 for pages in all_pages
             }
-            results: dict[int, scenarios.Results] = {pages: {} for pages in all_pages}
+            deep: dict[int, scenarios.Results] = {pages: {} for pages in all_pages}
             for round_number in range(load.rounds):
                 # Every depth once per round, as services are within one: drift in the
                 # machine's speed then falls on shallow and deep pages alike.
@@ -149,13 +149,13 @@ def sweep(args: argparse.Namespace) -> None:
                     got = scenarios.measure(servers, at_depth[pages], one_round)
                     for endpoint, per_service in got.items():
                         for service, measured in per_service.items():
-                            results[pages].setdefault(endpoint, {}).setdefault(service, [])
-                            results[pages][endpoint][service].extend(measured)
+                            deep[pages].setdefault(endpoint, {}).setdefault(service, [])
+                            deep[pages][endpoint][service].extend(measured)
             by_depth = {
                 "size": size,
                 "label": seed.size_label(size),
                 "points": [
-                    {"pages": pages, "endpoints": report.summarise(results[pages])}
+                    {"pages": pages, "endpoints": report.summarise(deep[pages])}
                     for pages in all_pages
                 ],
             }
@@ -266,8 +266,8 @@ def tracing(args: argparse.Namespace) -> None:
     server_cpu, wrk_cpu = _cpus(args)
     path, headers = scenarios.probe(chosen[0])
     servers: dict[str, serve.Server] = {}
-    with otlp_sink() as endpoint:
-        traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_TRACES_SAMPLER": "always_on"}
+    with otlp_sink() as sink_address:
+        traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_address, "OTEL_TRACES_SAMPLER": "always_on"}
         try:
             for label, more in (("tracing-off", {}), ("tracing-on", traced)):
                 servers[label] = serve.start(
@@ -295,7 +295,7 @@ def tracing(args: argparse.Namespace) -> None:
         ratio = report.paired_ratio(
             results[endpoint.name]["tracing-on"], results[endpoint.name]["tracing-off"]
         )
-        summary[endpoint.name]["on_vs_off"] = ratio
+        on["ratio_vs_tracing_off"] = ratio
         latencies = (off["p50_ms"], on["p50_ms"], off["p99_ms"], on["p99_ms"])
         print(
             f"| {endpoint.label} | {off['rps']:.0f} | {on['rps']:.0f} | {ratio or 0:.3f} | "

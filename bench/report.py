@@ -40,6 +40,7 @@ def summarise(results: Mapping[str, Mapping[str, Sequence[Measurement]]]) -> Sum
                 "p50_ms": round(statistics.median(m.p50_ms for m in rounds), 3),
                 "p99_ms": round(statistics.median(m.p99_ms for m in rounds), 3),
                 "errors": sum(m.errors for m in rounds),
+                "unanswered_rounds": sum(1 for m in rounds if not m.requests),
                 "rounds": [
                     {"rps": round(m.rps, 1), "p50_ms": m.p50_ms, "p99_ms": m.p99_ms} for m in rounds
                 ],
@@ -55,9 +56,13 @@ def summarise(results: Mapping[str, Mapping[str, Sequence[Measurement]]]) -> Sum
 
 
 def paired_ratio(ours: Sequence[Measurement], theirs: Sequence[Measurement]) -> float | None:
-    """The median over rounds of ours/theirs in req/s, each round's pair measured back to back."""
-    ratios = [a.rps / b.rps for a, b in zip(ours, theirs, strict=True) if b.rps]
-    return statistics.median(ratios) if ratios else None
+    """The median over rounds of ours/theirs in req/s, each round's pair measured back to back;
+    None when a round of either side got no answer at all: that round measured nothing, and a
+    median of the others would pass off a failed run as a figure."""
+    pairs = list(zip(ours, theirs, strict=True))
+    if not pairs or any(not a.requests or not b.requests for a, b in pairs):
+        return None
+    return statistics.median(a.rps / b.rps for a, b in pairs)
 
 
 def table(summary: Summary, labels: Mapping[str, str], *, apart: Sequence[str] = ()) -> str:
@@ -77,6 +82,8 @@ def table(summary: Summary, labels: Mapping[str, str], *, apart: Sequence[str] =
         for service in services:
             got = summary[endpoint][service]
             flag = " (errors!)" if got["errors"] else ""
+            if got["unanswered_rounds"]:
+                flag += f" ({got['unanswered_rounds']} rounds unanswered!)"
             row += [f"{got['rps']:.0f}{flag}", f"{got['p50_ms']:.2f}", f"{got['p99_ms']:.2f}"]
         ours = summary[endpoint].get("taskapi", {})
         row += [_ratio(ours.get(f"ratio_vs_{peer}")) for peer in peers]

@@ -45,3 +45,20 @@ def test_taskapi_is_rated_against_the_floor_by_the_median_of_paired_rounds() -> 
     assert "ratio_vs_starlette" not in ours
     assert shown.splitlines()[0].endswith("| taskapi/FastAPI | taskapi/floor |")
     assert shown.splitlines()[-1].endswith("| 2.00x | 0.50x |")
+
+
+def test_a_round_that_got_no_answer_leaves_no_ratio_and_is_flagged_in_the_table() -> None:
+    results = {
+        "get_task": {
+            "taskapi": _rounds(100, 300, 200),
+            "floor": _rounds(1000, 0, 400),
+        }
+    }
+
+    summary = report.summarise(results)
+    shown = report.table(summary, {"get_task": "get one task"})
+
+    assert "ratio_vs_floor" not in summary["get_task"]["taskapi"]
+    assert summary["get_task"]["floor"]["unanswered_rounds"] == 1
+    assert "(1 rounds unanswered!)" in shown
+    assert shown.splitlines()[-1].endswith("| - |")

@@ -84,7 +84,7 @@ class Driver:
     timestamps as text, JSON as text); PostgresDriver overrides what PostgreSQL types."""
 
     def __init__(self, url: str) -> None:
-        # Autocommit: a read is its statement alone; writes open their own transaction.
+        # Autocommit in the driver: reads and writes each open the transaction taskapi opens.
         self._connection = sqlite3.connect(
             make_url(url).database or "", isolation_level=None, check_same_thread=False
         )
@@ -118,6 +118,16 @@ class Driver:
             self._connection.execute("ROLLBACK")
             raise
         self._connection.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """The reads of one request in one snapshot, as taskapi's reading unit of work: on
+        SQLite a deferred BEGIN, ended by ROLLBACK as taskapi's session ends it."""
+        self._connection.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._connection.execute("ROLLBACK")
 
     # What a read before writing locks (PostgreSQL: the user's row, against its deletion).
     lock_for_writing = ""
@@ -178,6 +188,11 @@ class PostgresDriver(Driver):
     def transaction(self) -> Iterator[None]:
         with self._pg.transaction():
             yield
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Nothing: taskapi reads PostgreSQL in autocommit, each statement its own snapshot."""
+        yield
 
     lock_for_writing = " FOR KEY SHARE"
 
@@ -243,11 +258,13 @@ class Floor:
         method, path = scope["method"], scope["path"]
         try:
             if path == common.TASKS_PATH and method == "GET":
-                status, body, headers = self.list_tasks(scope)
+                with self.db.reading():
+                    status, body, headers = self.list_tasks(scope)
             elif path == common.TASKS_PATH and method == "POST":
                 status, body, headers = self.create_task(scope, await _body(receive))
             elif path.startswith(common.TASKS_PATH + "/") and method == "GET":
-                status, body, headers = self.get_task(scope, path[len(common.TASKS_PATH) + 1 :])
+                with self.db.reading():
+                    status, body, headers = self.get_task(scope, path[len(common.TASKS_PATH) + 1 :])
             elif path == "/v1/auth/token" and method == "POST":
                 status, body, headers = self.log_in(await _body(receive))
             else:

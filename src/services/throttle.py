@@ -1,5 +1,6 @@
 """Rate limits on a shared budget: in memory by default, in Redis when several workers or
-machines must share one (`limits` does the counting on either).
+machines must share one (`limits` does the counting; in memory, on `memory_budgets`, a store whose
+expiry costs bounded work).
 
 What happens when the store fails is decided here and nowhere else:
 
@@ -34,13 +35,14 @@ from typing import Any
 
 from limits import RateLimitItem, parse, parse_many
 from limits.errors import StorageError
-from limits.storage import MemoryStorage, storage_from_string
+from limits.storage import StorageTypes, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from taskapi.errors import ServiceUnavailableError, TooManyRequestsError
+from taskapi.services.memory_budgets import SweptMemoryStorage
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +88,11 @@ class Throttle:
                 "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
                 "retry_on_timeout": False,
             }
-        storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
+        storage: StorageTypes = (
+            SweptMemoryStorage(wrap_exceptions=True)
+            if storage_uri.startswith("memory://")
+            else storage_from_string(storage_uri, wrap_exceptions=True, **options)
+        )
         self._storage = storage
         # Sliding windows for credentials (no burst at a window edge); fixed windows, cheaper,
         # for the general per-client limit.
@@ -99,7 +105,7 @@ class Throttle:
         self._lock = threading.Lock()
         self._threads = (
             None
-            if isinstance(storage, MemoryStorage)
+            if isinstance(storage, SweptMemoryStorage)
             else ThreadPoolExecutor(_STORE_THREADS, thread_name_prefix="throttle")
         )
 
@@ -190,6 +196,8 @@ class Throttle:
         return self._threads is not None
 
     def close(self) -> None:
+        if isinstance(self._storage, SweptMemoryStorage):
+            self._storage.close()
         if self._threads is not None:
             self._threads.shutdown(wait=False, cancel_futures=True)
 

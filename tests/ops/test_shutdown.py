@@ -77,22 +77,32 @@ def _shutting_down(server: RunningServer, *, workers: int) -> Any:
     return lambda: server.log().count('"message": "Shutting down"') >= workers
 
 
+def _draining(settings: dict[str, Any], seconds: int) -> dict[str, Any]:
+    """`settings` for a server that drains for `seconds` on SIGTERM."""
+    return {**settings, "env": {**settings["env"], "DRAIN_SECONDS": str(seconds)}}
+
+
+def _answer(server: RunningServer, path: str) -> int | None:
+    """The status of GET /v1/<path> on a new connection (so that the listener itself must
+    accept, and the kernel picks a worker's socket each time); None for a reset or no answer
+    within 2 s."""
+    try:
+        return httpx.get(f"{server.base_url}/v1/{path}", timeout=2).status_code
+    except httpx.TransportError:
+        return None
+
+
 def test_sigterm_with_drain_seconds_fails_readiness_first_and_keeps_serving_until_then(
     own_server_settings: dict[str, Any],
 ) -> None:
     # Long enough for a loaded machine to see both answers before the drain ends.
     drain_seconds = 8
-    env = {**own_server_settings["env"], "DRAIN_SECONDS": str(drain_seconds)}
-    with running_server(**{**own_server_settings, "env": env}) as server:
+    with running_server(**_draining(own_server_settings, drain_seconds)) as server:
         terminated_at = time.monotonic()
         server.terminate()
 
-        def answer(path: str) -> int:
-            # A new connection each time: the listener itself must still accept.
-            return httpx.get(f"{server.base_url}/v1/{path}", timeout=5).status_code
-
-        _wait(lambda: answer("readyz") == 503, "readiness to fail")
-        served_while_draining = answer("healthz")
+        _wait(lambda: _answer(server, "readyz") == 503, "readiness to fail")
+        served_while_draining = _answer(server, "healthz")
         drained_before_exit = time.monotonic() - terminated_at < drain_seconds
         exit_code = server.process.wait(timeout=TIMEOUT)
         stopped_after = time.monotonic() - terminated_at
@@ -113,8 +123,7 @@ def test_a_worker_that_stops_before_the_others_leaves_no_socket_that_never_answe
     # One worker stops at once (a second SIGTERM, as for one still starting when the first came)
     # while the other drains: new connections must all reach the one still listening.
     drain_seconds = 10
-    env = {**own_server_settings["env"], "DRAIN_SECONDS": str(drain_seconds)}
-    with running_server(**{**own_server_settings, "env": env}) as server:
+    with running_server(**_draining(own_server_settings, drain_seconds)) as server:
         _wait(lambda: server.log().count("Application startup complete") == 2, "both to start")
         stopping, _ = _worker_pids(server)
         server.terminate()
@@ -122,14 +131,7 @@ def test_a_worker_that_stops_before_the_others_leaves_no_socket_that_never_answe
         os.kill(stopping, signal.SIGTERM)
         _wait(lambda: f"Finished server process [{stopping}]" in server.log(), "one to stop")
 
-        def answer() -> int | None:
-            # A new connection each time, so that the kernel picks a socket each time.
-            try:
-                return httpx.get(f"{server.base_url}/v1/healthz", timeout=2).status_code
-            except httpx.TransportError:  # a reset, or no answer in time
-                return None
-
-        statuses = [answer() for _ in range(CONNECTIONS_AFTER_ONE_STOPPED)]
+        statuses = [_answer(server, "healthz") for _ in range(CONNECTIONS_AFTER_ONE_STOPPED)]
         exit_code = server.process.wait(timeout=TIMEOUT + drain_seconds)
 
     assert statuses == [200] * CONNECTIONS_AFTER_ONE_STOPPED

@@ -3,28 +3,12 @@ tests/api/test_password_guessing.py)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from taskapi.errors import ServiceUnavailableError, TooManyRequestsError
 from taskapi.services.credential_throttle import CredentialLimits, CredentialThrottle
 from taskapi.services.throttle import Throttle, client_bucket, rate_limits
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 2_000_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(time, "time", clock)
-    return clock
+from tests.utils.clock import Clock
 
 
 def throttle(**limits: str) -> CredentialThrottle:

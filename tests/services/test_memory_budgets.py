@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from limits import parse
@@ -11,21 +10,7 @@ from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from taskapi.services import memory_budgets
 from taskapi.services.memory_budgets import SWEEP_BATCH, SweptMemoryStorage
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(time, "time", clock)
-    return clock
+from tests.utils.clock import Clock
 
 
 @pytest.fixture

@@ -117,3 +117,26 @@ def test_the_sweeper_ends_with_its_store(monkeypatch: pytest.MonkeyPatch) -> Non
     sweeper.join(timeout=5)
 
     assert not sweeper.is_alive()
+
+
+def test_threads_racing_on_one_budget_never_spend_past_its_limit(
+    store: SweptMemoryStorage,
+) -> None:
+    fixed, moving = FixedWindowRateLimiter(store), MovingWindowRateLimiter(store)
+    limit = parse("100/minute")
+    granted: list[bool] = []
+    start = threading.Barrier(8)
+
+    def spend() -> None:
+        start.wait()
+        answers = [f(limit, "shared") for _ in range(250) for f in (fixed.hit, moving.hit)]
+        granted.extend(answers)
+
+    threads = [threading.Thread(target=spend) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert sum(granted) == 200  # 100 of the fixed window's, 100 of the moving window's
+    assert len(granted) == 8 * 500

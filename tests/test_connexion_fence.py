@@ -54,7 +54,31 @@ FENCE: dict[str, tuple[str, str]] = {
     ),
     "connexion.decorators.parameter:prep_kwargs": (
         "540996f4a2d3322a",
-        "planned._PlannedOperation.__call__",
+        "planned._PlannedArguments (gives the same arguments: spec's, then the context's)",
+    ),
+    "connexion.decorators.parameter:get_arguments": (
+        "ae08cf9736809fc5",
+        "planned._PlannedArguments (path, query, then the body, as it collects them)",
+    ),
+    "connexion.decorators.parameter:_get_path_arguments": (
+        "adccc996e0ace942",
+        "planned._PlannedArguments (path values typed by _get_val_from_param)",
+    ),
+    "connexion.decorators.parameter:_query_args_helper": (
+        "a1846cd56bb566e9",
+        "planned._PlannedArguments (only parameters the handler takes, typed)",
+    ),
+    "connexion.decorators.parameter:_get_query_defaults": (
+        "015cc451cb838385",
+        "planned._query_default (where a default is found)",
+    ),
+    "connexion.decorators.parameter:_get_val_from_param": (
+        "e505b0522196508b",
+        "planned._PlannedArguments (calls it for every path and query value and default)",
+    ),
+    "connexion.decorators.parameter:_get_body_argument_json": (
+        "7081f903210c8858",
+        "planned._PlannedArguments._body (null and absent bodies)",
     ),
     "connexion.decorators.response:AsyncResponseDecorator": (
         "6876625ab57aa47e",
@@ -83,7 +107,8 @@ FENCE: dict[str, tuple[str, str]] = {
     ),
     "connexion.lifecycle:ConnexionRequest": (
         "da68cd089b9a40b2",
-        "planned._ValidatedRequest (overrides path_params, query_params, json, get_body)",
+        "planned._PlannedArguments (builds one, for path_params, query_params and get_body,"
+        " only when request validation did not parse the request)",
     ),
     "connexion.security:AbstractSecurityHandler._resolve_func": (
         "7bef84f6856a29cb",

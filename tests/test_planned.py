@@ -9,7 +9,10 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from connexion import AsyncApp
+from connexion.middleware.main import ConnexionMiddleware
+from connexion.middleware.request_validation import RequestValidationMiddleware
 from starlette.testclient import TestClient
 
 from taskapi.errors import ServiceUnavailableError
@@ -19,6 +22,7 @@ from taskapi.web.planned import (
     PlannedAsyncApp,
     PlannedRequestValidationMiddleware,
 )
+from taskapi.web.validation import VALIDATOR_MAP
 
 HANDLER_THREADS = 2
 CONCURRENT_REQUESTS = 6
@@ -113,3 +117,79 @@ def test_a_request_waits_for_a_handler_thread_no_longer_than_the_queue_timeout()
     assert error.retry_after >= 1
     assert 0.15 < waited < 1.0
     assert ran == []  # refused work never runs later
+
+
+ARGUMENTS_SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "arguments", "version": "1"},
+    "paths": {
+        "/items/{item_id}": {
+            "post": {
+                "operationId": f"{__name__}.record_arguments",
+                "parameters": [
+                    {
+                        "name": "item_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 20}},
+                    {
+                        "name": "tag",
+                        "in": "query",
+                        "style": "form",
+                        "explode": True,
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                    },
+                    {"name": "ignored", "in": "query", "schema": {"type": "string"}},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {"200": {"description": "the arguments the handler got"}},
+            }
+        }
+    },
+}
+arguments_seen: list[dict[str, Any]] = []
+
+
+def record_arguments(
+    item_id: int, limit: int, tag: list[str] | None = None, body: Any = None
+) -> dict[str, str]:
+    arguments_seen.append({"item_id": item_id, "limit": limit, "tag": tag, "body": body})
+    return {}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/items/7", {"title": "sent"}),
+        ("/items/7?limit=5&tag=a&tag=b&ignored=x", {"title": "sent"}),
+        ("/items/8?tag=only", {}),
+    ],
+)
+def test_handlers_get_the_arguments_connexion_itself_would_give(path: str, body: Any) -> None:
+    stock = AsyncApp(__name__)
+    planned = PlannedAsyncApp(__name__, handler_threads=1, handler_queue_timeout=5)
+    ours = PlannedAsyncApp(
+        __name__,
+        handler_threads=1,
+        handler_queue_timeout=5,
+        middlewares=[
+            PlannedRequestValidationMiddleware if layer is RequestValidationMiddleware else layer
+            for layer in ConnexionMiddleware.default_middlewares
+        ],
+    )
+    seen = []
+    # Stock Connexion; ours with stock validation (the arguments built from a request object);
+    # ours with our validation (built from what validation parsed).
+    for app in (stock, planned, ours):
+        app.add_api(ARGUMENTS_SPEC, validator_map=VALIDATOR_MAP)
+        arguments_seen.clear()
+        with TestClient(app) as client:
+            assert client.post(path, json=body).status_code == 200
+        seen.append(arguments_seen[0])
+
+    assert seen[0] == seen[1] == seen[2]

@@ -16,12 +16,14 @@ moved, so an upgrade is this checklist: re-read each changed one against ours):
   per request; compare media types lower-cased with their charset.
 - `planned._PlannedOperation`, `_PlannedApi`, `_PlannedASGIApp`, `PlannedAsyncApp` (replace
   `AsyncOperation`, override `AsyncApi.make_operation` and `AsyncASGIApp.api_cls`, and skip
-  `AsyncApp.__init__` to set `_middleware_app` themselves): call each handler with
-  `prep_kwargs` and `AsyncResponseDecorator` as Connexion's `AsyncParameterDecorator` would, but
-  with its signature read once, no form parsed on requests without one, and synchronous handlers
-  on the app's own bounded threads (`HandlerThreads`) instead of anyio's.
-- `planned._ValidatedRequest` (subclasses `ConnexionRequest`): the handler gets the parameters
-  and body validation parsed, not a second parse.
+  `AsyncApp.__init__` to set `_middleware_app` themselves): call each handler through
+  `AsyncResponseDecorator` as Connexion's `AsyncParameterDecorator` would, with synchronous
+  handlers on the app's own bounded threads (`HandlerThreads`) instead of anyio's.
+- `planned._PlannedArguments` (re-implements `prep_kwargs` / `get_arguments`, calling its
+  `_get_val_from_param`): the handler gets the arguments `prep_kwargs` would give it, built from
+  the parameters and body validation parsed (no request object, no second parse), with the
+  handler's signature, the parameters' definitions and defaults read once. Form bodies and
+  object query parameters, which the spec does not use, stop the app from starting.
 - `planned._PlannedBearerHandler` (caches `AbstractSecurityHandler._accepts_kwarg`): the token
   function's signature is read once.
 - `planned.SwaggerUIOnItsPaths` (subclasses `SwaggerUIMiddleware`, reads the layout of its

@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import functools
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from connexion.apps.abstract import AbstractApp
 from connexion.apps.asynchronous import AsyncApi, AsyncApp, AsyncASGIApp
+from connexion.context import context
 from connexion.datastructures import MediaTypeDict
 from connexion.decorators.parameter import (
-    prep_kwargs,
+    CONTEXT_NAME,
+    _get_val_from_param,
     pythonic,
     sanitized,
     unwrap_decorators,
@@ -48,13 +51,18 @@ from connexion.middleware.request_validation import (
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.security import BearerSecurityHandler
-from connexion.utils import extract_content_type, inspect_function_arguments, is_nullable
+from connexion.utils import (
+    extract_content_type,
+    inspect_function_arguments,
+    is_null,
+    is_nullable,
+)
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskapi.errors import ServiceUnavailableError
 from taskapi.web.media_types import parse_media_type
 from taskapi.web.outcome import current_outcome
-from taskapi.web.validation import CHECKED_PARAMETERS, PARSED_BODY
+from taskapi.web.validation import CHECKED_PARAMETERS, PARSED_BODY, CheckedParameters
 
 # Body validators kept per operation, by (media type, charset).
 MAX_CACHED_BODY_VALIDATORS = 8
@@ -146,43 +154,111 @@ class PlannedRequestValidationMiddleware(RequestValidationMiddleware):  # type: 
     api_cls = _PlannedValidationAPI
 
 
-class _ValidatedRequest(ConnexionRequest):  # type: ignore[misc]
-    """A request whose parameters and JSON body, when request validation already parsed them,
-    are not parsed again: the handler gets exactly the values that were validated."""
+class _PlannedArguments:
+    """Builds one operation's handler arguments as Connexion's `prep_kwargs` would, from the
+    parameters and body request validation already parsed, with what depends only on the
+    operation (which parameters the handler takes, their definitions and defaults, the body's
+    name) read from the spec once."""
 
-    def _validated(self, key: str) -> Any:
-        return (self.scope.get("extensions") or {}).get(key, _NOT_PARSED)
+    def __init__(
+        self, operation: AbstractOperation, handler: Callable[..., Any], *, pythonic_params: bool
+    ) -> None:
+        if any(media_type in FORM_CONTENT_TYPES for media_type in operation.consumes):
+            raise NotImplementedError(
+                f"{operation.operation_id}: form bodies are not planned (the spec has none)"
+            )
+        arguments, self._has_kwargs = inspect_function_arguments(unwrap_decorators(handler))
+        sanitize = pythonic if pythonic_params else sanitized
+        wanted = set(arguments)
 
-    @property
-    def path_params(self) -> dict[str, Any]:
-        return self._parameters("path_params")
+        def taken(parameter_in: str) -> list[tuple[str, str, dict[str, Any]]]:
+            return [
+                (p["name"], sanitize(p["name"]), p)
+                for p in operation.parameters
+                if p["in"] == parameter_in and (self._has_kwargs or sanitize(p["name"]) in wanted)
+            ]
 
-    @property
-    def query_params(self) -> dict[str, Any]:
-        return self._parameters("query_params")
+        self._path = taken("path")
+        self._query = taken("query")
+        # Connexion types each default as it types a value sent.
+        self._query_defaults = {
+            key: _get_val_from_param(default, definition)
+            for _, key, definition in self._query
+            if (default := _query_default(definition)) is not _NO_DEFAULT
+        }
+        body_name = sanitize(operation.body_name(None))
+        self._body_name = (
+            body_name
+            if operation.is_request_body_defined and (self._has_kwargs or body_name in wanted)
+            else None
+        )
+        self._body_schema = operation.body_schema() if self._body_name else {}
+        spec_names = {key for _, key, _ in (*self._path, *self._query)} | {body_name}
+        # Whatever else the handler names may come from the security layer's context.
+        self._context_names = wanted - spec_names
+        self._uri_parser = operation.uri_parser_class(
+            operation.parameters, operation.body_definition()
+        )
 
-    def _parameters(self, name: str) -> dict[str, Any]:
-        checked = self._validated(CHECKED_PARAMETERS)
-        params: dict[str, Any] = getattr(super() if checked is _NOT_PARSED else checked, name)
-        return params
+    async def __call__(self, scope: Scope, receive: Receive) -> dict[str, Any]:
+        extensions = scope.get("extensions") or {}
+        checked: CheckedParameters | None = extensions.get(CHECKED_PARAMETERS)
+        body = extensions.get(PARSED_BODY, _NOT_PARSED)
+        if checked is None or (self._body_name and body is _NOT_PARSED):
+            # Validation did not parse this request (an app without our validators).
+            request = ConnexionRequest(scope, receive, uri_parser=self._uri_parser)
+            checked = CheckedParameters(request.path_params, request.query_params)
+            body = await request.get_body() if self._body_name else None
+        kwargs = {
+            key: _get_val_from_param(checked.path_params[name], definition)
+            for name, key, definition in self._path
+            if name in checked.path_params
+        }
+        kwargs.update(self._query_defaults)
+        query = checked.query_params
+        kwargs.update(
+            (key, _get_val_from_param(query[name], definition))
+            for name, key, definition in self._query
+            if name in query
+        )
+        if self._body_name:
+            kwargs[self._body_name] = self._body(body)
+        if self._context_names or self._has_kwargs:
+            kwargs.update(
+                (key, value)
+                for key, value in context.items()
+                if self._has_kwargs or key in self._context_names
+            )
+            if CONTEXT_NAME in self._context_names:
+                kwargs[CONTEXT_NAME] = context
+        return kwargs
 
-    async def json(self) -> Any:
-        body = self._validated(PARSED_BODY)
-        return await super().json() if body is _NOT_PARSED else body
-
-    async def get_body(self) -> Any:
-        # Connexion's own recognises JSON by a case-sensitive comparison of the header.
-        body = self._validated(PARSED_BODY)
-        return await super().get_body() if body is _NOT_PARSED else body
+    def _body(self, body: Any) -> Any:
+        # Connexion's rules: a null body where the schema allows null stays None; an absent
+        # one is the schema's default.
+        if is_null(body) and is_nullable(self._body_schema):
+            return None
+        if body is None:
+            return copy.deepcopy(self._body_schema.get("default", {}))
+        return body
 
 
 _NOT_PARSED = object()
+_NO_DEFAULT = object()
+
+
+def _query_default(definition: Mapping[str, Any]) -> Any:
+    """A query parameter's default, as Connexion's `_get_query_defaults` finds it."""
+    schema = definition.get("schema", {})
+    if schema.get("type") == "object":
+        # Connexion deep-merges an object's defaults with what was sent; no parameter needs it.
+        raise NotImplementedError(f"object query parameter {definition['name']!r} is not planned")
+    return definition.get("default", schema.get("default", _NO_DEFAULT))
 
 
 class _PlannedOperation:
     """Calls one operation's handler with the arguments Connexion's parameter decorator would
-    give it (its own `prep_kwargs`), but with the handler's signature read once, and without
-    parsing a form on requests that carry none."""
+    give it (`_PlannedArguments`), without building a request object."""
 
     def __init__(
         self,
@@ -194,13 +270,7 @@ class _PlannedOperation:
     ) -> None:
         self.operation_id = operation.operation_id
         handler = operation.function
-        self._arguments, self._has_kwargs = inspect_function_arguments(unwrap_decorators(handler))
-        self._sanitize = pythonic if pythonic_params else sanitized
-        self._body_name = self._sanitize(operation.body_name(None))
-        self._wants_body = self._has_kwargs or self._body_name in self._arguments
-        self._uri_parser = operation.uri_parser_class(
-            operation.parameters, operation.body_definition()
-        )
+        self._arguments = _PlannedArguments(operation, handler, pythonic_params=pythonic_params)
         call = (
             handler
             if inspect.iscoroutinefunction(handler)
@@ -209,17 +279,7 @@ class _PlannedOperation:
         self._call = AsyncResponseDecorator(framework=StarletteFramework, jsonifier=jsonifier)(call)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = _ValidatedRequest(scope, receive, uri_parser=self._uri_parser)
-        is_form = request.mimetype in FORM_CONTENT_TYPES
-        kwargs = prep_kwargs(
-            request,
-            request_body=await request.get_body() if self._wants_body else None,
-            files=await request.files() if is_form else {},
-            arguments=self._arguments,
-            has_kwargs=self._has_kwargs,
-            sanitize=self._sanitize,
-        )
-        response = await self._call(**kwargs)
+        response = await self._call(**await self._arguments(scope, receive))
         await response(scope, receive, send)
 
 

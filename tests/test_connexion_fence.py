@@ -94,7 +94,8 @@ FENCE: dict[str, tuple[str, str]] = {
     ),
     "connexion.validators.parameter:ParameterValidator": (
         "94476b7535287723",
-        "validation.ContractParameterValidator (re-implements validate, validate_request)",
+        "validation.ContractParameterValidator (re-implements validate; reads parameters,"
+        " uri_parser, strict_validation, security_query_params)",
     ),
     "connexion.validators.abstract:AbstractRequestBodyValidator": (
         "7b78003dfab8bfaf",

@@ -18,10 +18,11 @@ import jsonschema_rs
 import orjson
 from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator
-from connexion.lifecycle import ConnexionRequest
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, validators
 from jsonschema import ValidationError as SchemaError
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import Request
 from starlette.types import Message, Receive, Scope
 
 from taskapi.web.formats import FORMAT_CHECKER
@@ -315,36 +316,44 @@ body_schemas = _CompiledSchemas(sizes_first(Draft4RequestValidator))
 
 
 class ContractParameterValidator(ParameterValidator):  # type: ignore[misc]
-    """Validates path, query and header parameters, reporting all of them at once."""
+    """Validates path, query and header parameters, reporting all of them at once.
+
+    Values are read straight from the ASGI scope, each location only when the operation
+    declares a parameter there (or, for the query, when one was sent): no request object."""
 
     _LOCATIONS = ("path", "query", "header", "cookie")
 
-    @staticmethod
-    def _read(request: ConnexionRequest, location: str, name: str) -> Any:
-        if location == "path":
-            return request.path_params.get(name.replace("-", "_"))
-        source = {"query": request.query_params, "header": request.headers}.get(location)
-        return (source if source is not None else request.cookies).get(name)
-
     def validate(self, scope: Scope) -> None:
-        request = ConnexionRequest(scope, uri_parser=self.uri_parser)
-        self.validate_request(request)
+        path_params = self.uri_parser.resolve_path(scope.get("path_params") or {})
+        query_string = scope.get("query_string")
+        sent = QueryParams(query_string) if query_string else None
+        query_params = self.uri_parser.resolve_query(
+            {name: sent.getlist(name) for name in sent} if sent is not None else {}
+        )
+        sources = {"path": path_params, "query": query_params}
+        if self.parameters.get("header"):
+            sources["header"] = Headers(scope=scope)
+        if self.parameters.get("cookie"):
+            sources["cookie"] = Request(scope).cookies
+        self._validate_values(sources)
         scope.setdefault("extensions", {})[CHECKED_PARAMETERS] = CheckedParameters(
-            path_params=request.path_params, query_params=request.query_params
+            path_params=path_params, query_params=query_params
         )
 
-    def validate_request(self, request: ConnexionRequest) -> None:
+    def _validate_values(self, sources: Mapping[str, Mapping[str, Any]]) -> None:
         errors: list[FieldError] = []
         if self.strict_validation:
             known = {p["name"] for p in self.parameters.get("query", [])}
-            unknown = set(request.query_params) - known - self.security_query_params
+            unknown = set(sources["query"]) - known - self.security_query_params
             errors.extend(
                 FieldError(pointer(["query", name]), "is not a known parameter")
                 for name in sorted(unknown)
             )
         for location in self._LOCATIONS:
+            values = sources.get(location, {})
             for param in self.parameters.get(location, []):
-                value = self._read(request, location, param["name"])
+                name = param["name"]
+                value = values.get(name.replace("-", "_") if location == "path" else name)
                 errors.extend(self._check(location, param, value))
         if errors:
             raise RequestValidationError(one_per_field(errors))

@@ -105,8 +105,8 @@ FENCE: dict[str, tuple[str, str]] = {
     ),
     "connexion.middleware.routing:RoutingOperation": (
         "dd3bf3ee5f7e25f4",
-        "request_context and metrics (read scope['extensions']['connexion_routing']"
-        "['operation_id'])",
+        "edge, for the access record and the metrics (reads"
+        " scope['extensions']['connexion_routing']['operation_id'])",
     ),
 }
 

@@ -1,9 +1,10 @@
 """Prometheus metrics: the instruments, what each request adds to them, and the exposition.
 
 Everything that can be decided once is decided at start-up: the instruments exist before the
-first request, and each (operation, method, status) keeps its labelled children in a dict, so a
-request costs one dict lookup, a counter, a histogram and two gauge updates. `taskapi.web.edge`
-reports each request (`request_began`, `request_answered`), whichever layer answered it.
+first request, and each (operation, method, status) keeps its labelled children in a dict, as
+does each (operation, problem type), so a request costs a dict lookup, a counter, a histogram
+and two gauge updates. `taskapi.web.edge` reports each request (`request_began`,
+`request_answered`), whichever layer answered it.
 
 With several workers, set PROMETHEUS_MULTIPROC_DIR (prometheus-client's own variable, read when
 it is imported): each worker writes its values to files there and a scrape of any worker sums
@@ -146,6 +147,7 @@ class Metrics:
             registry=own,
         )
         self._children: dict[tuple[str, str, int], _Children] = {}
+        self._problem_children: dict[tuple[str, str], Any] = {}
         self._audit_counter = AuditCounter(self) if enabled else None
 
     def observe(self, operation: str, method: str, status: int, seconds: float) -> None:
@@ -172,11 +174,20 @@ class Metrics:
         operation = operation or UNROUTED
         self.observe(operation, method, status, seconds)
         if outcome.problem is not None:
-            self.problems.labels(operation_label(operation), outcome.problem).inc()
+            self._problem(operation, outcome.problem).inc()
         if outcome.dependency is not None:
             self.dependency_failures.labels(outcome.dependency).inc()
         if outcome.handler_wait is not None:
             self.handler_wait.observe(outcome.handler_wait)
+
+    def _problem(self, operation: str, problem: str) -> Any:
+        key = (operation, problem)
+        child = self._problem_children.get(key)
+        if child is None:  # bounded: operations and problem types are the spec's
+            child = self._problem_children[key] = self.problems.labels(
+                operation_label(operation), problem
+            )
+        return child
 
     async def watch_pool(self, engine: Engine, *, every: float = POOL_SAMPLE_SECONDS) -> None:
         """Sample the pool until cancelled: nothing per request, nothing per scrape (a scrape

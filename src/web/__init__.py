@@ -38,6 +38,9 @@ moved, so an upgrade is this checklist: re-read each changed one against ours):
   `dependencies` also reads Connexion's context variables (`context["token_info"]`, `operation`,
   `scope`) in the handler's thread, to give handlers what they name and to find the operations
   that declare `Idempotency-Key`.
+- `edge` asks Starlette's `CORSMiddleware` for its `preflight_response` and its `send` (the
+  headers of other answers) instead of running it as one more layer, and tells a preflight as
+  its `__call__` does (tests/test_connexion_fence.py fingerprints those three too).
 - `edge` and `tracing` read `scope["extensions"]["connexion_routing"]["operation_id"]` (set by
   `RoutingOperation`) to name the route in access logs, metrics and spans; `tracing` reads the
   verified user from `scope["extensions"]["connexion_context"]` (which `ContextOperation` hands

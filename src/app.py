@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -17,7 +17,7 @@ from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.options import SwaggerUIOptions
 from opentelemetry.sdk.trace import TracerProvider
-from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from taskapi.db import Database
@@ -30,8 +30,9 @@ from taskapi.serving import DRAIN_STATE_KEY, Drain
 from taskapi.settings import Settings
 from taskapi.spec import load_spec, spec_text
 from taskapi.web.dependencies import handler_resolver
-from taskapi.web.deprecation import DeprecationHeaders
-from taskapi.web.metrics import METRICS_STATE_KEY, Metrics, MetricsMiddleware
+from taskapi.web.deprecation import Deprecations
+from taskapi.web.edge import Edge
+from taskapi.web.metrics import METRICS_STATE_KEY, Metrics
 from taskapi.web.planned import (
     PLANNED_SECURITY_MAP,
     PlannedAsyncApp,
@@ -39,14 +40,10 @@ from taskapi.web.planned import (
     SwaggerUIOnItsPaths,
 )
 from taskapi.web.problems import register_problem_handlers
-from taskapi.web.rate_limits import RateLimitMiddleware
-from taskapi.web.request_context import RequestContextMiddleware
+from taskapi.web.rate_limits import RateLimit
+from taskapi.web.request_context import RequestLimits
 from taskapi.web.routes import AllowedMethods, base_path
-from taskapi.web.security import (
-    AUTH_POLICY_STATE_KEY,
-    SwaggerUIContentSecurity,
-    checking_access_tokens,
-)
+from taskapi.web.security import AUTH_POLICY_STATE_KEY, checking_access_tokens
 from taskapi.web.spec_document import ServedSpec
 from taskapi.web.tracing import Tracing, operation_routes, provider_from_environment
 from taskapi.web.validation import VALIDATOR_MAP
@@ -80,36 +77,34 @@ def auth_policy(settings: Settings) -> AuthPolicy:
     )
 
 
-def cors(settings: Settings) -> list[Any]:
-    """CORS stays off unless origins are configured: a browser on another origin gets nothing."""
+def cors(settings: Settings) -> dict[str, Any] | None:
+    """Starlette's CORS options; CORS stays off unless origins are configured, and a browser on
+    another origin then gets nothing."""
     if not settings.cors_origins:
-        return []
-    return [
-        functools.partial(
-            CORSMiddleware,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "If-Match",
-                "If-None-Match",
-                "Idempotency-Key",
-                "X-Request-ID",
-            ],
-            expose_headers=[
-                "Deprecation",
-                "ETag",
-                "Link",
-                "Location",
-                "RateLimit",
-                "RateLimit-Policy",
-                "Retry-After",
-                "Sunset",
-                "X-Request-ID",
-            ],
-        )
-    ]
+        return None
+    return {
+        "allow_origins": list(settings.cors_origins),
+        "allow_methods": ["GET", "POST", "PATCH", "DELETE"],
+        "allow_headers": [
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "If-None-Match",
+            "Idempotency-Key",
+            "X-Request-ID",
+        ],
+        "expose_headers": [
+            "Deprecation",
+            "ETag",
+            "Link",
+            "Location",
+            "RateLimit",
+            "RateLimit-Policy",
+            "Retry-After",
+            "Sunset",
+            "X-Request-ID",
+        ],
+    }
 
 
 def proxy_headers(settings: Settings) -> list[Any]:
@@ -149,6 +144,36 @@ def tracing(
     if redis is not None:
         traced.instrument_redis(redis)
     return traced
+
+
+def edge(
+    settings: Settings,
+    spec: dict[str, Any],
+    *,
+    policy: AuthPolicy,
+    metrics: Metrics,
+    state: Mapping[str, Any],
+) -> Callable[[ASGIApp], Edge]:
+    """Our one layer around Connexion's stack (taskapi.web.edge), built from `spec`."""
+    return functools.partial(
+        Edge,
+        limits=RequestLimits(
+            max_body_bytes=settings.max_body_bytes,
+            max_header_bytes=settings.max_header_bytes,
+            max_header_count=settings.max_header_count,
+        ),
+        rate_limit=RateLimit(
+            throttle=policy.throttle,
+            limit=rate_limit(settings.rate_limit),
+            metrics=metrics,
+            exempt_paths=unthrottled_paths(spec),
+        ),
+        deprecations=Deprecations(spec),
+        documents=ServedSpec(text=spec_text(), document=load_spec(), base_path=base_path(spec)),
+        metrics=metrics if metrics.enabled else None,
+        state=state,
+        cors=cors(settings),
+    )
 
 
 def create_app(
@@ -196,41 +221,24 @@ def create_app(
         handler_threads=settings.pool.capacity,
         handler_queue_timeout=settings.handler_queue_timeout,
         lifespan=lifespan,
-        # Connexion's stack, with its ServerErrorMiddleware replaced by our request context
-        # (outermost, so every response gets a request id, an access record and a body limit).
+        # Connexion's stack, with its ServerErrorMiddleware replaced by our edge (outermost of
+        # ours, so every response gets a request id, an access record and a body limit).
         middlewares=[
             *proxy_headers(settings),
-            # Outside the request context, so that its own answers (413, last-resort 500)
-            # are counted too.
-            *([functools.partial(MetricsMiddleware, metrics=metrics)] if metrics.enabled else []),
-            # Outside the request context, so that its log records carry the trace's ids.
+            # Outside the edge, so that its log records carry the trace's ids.
             *(traced.middleware() if traced is not None else []),
-            functools.partial(
-                RequestContextMiddleware,
-                max_body_bytes=settings.max_body_bytes,
-                max_header_bytes=settings.max_header_bytes,
-                max_header_count=settings.max_header_count,
+            edge(
+                settings,
+                spec,
+                policy=policy,
+                metrics=metrics,
                 state={
                     AUTH_POLICY_STATE_KEY: policy,
                     METRICS_STATE_KEY: metrics,
                     DRAIN_STATE_KEY: drain,
                 },
             ),
-            *cors(settings),
-            functools.partial(
-                RateLimitMiddleware,
-                throttle=policy.throttle,
-                limit=rate_limit(settings.rate_limit),
-                metrics=metrics,
-                exempt_paths=unthrottled_paths(spec),
-            ),
-            functools.partial(DeprecationHeaders, spec=spec),
             ExceptionMiddleware,
-            functools.partial(
-                ServedSpec, text=spec_text(), document=load_spec(), base_path=base_path(spec)
-            ),
-            # Outside the UI, to give its page a CSP naming exactly the page's inline code.
-            SwaggerUIContentSecurity,
             SwaggerUIOnItsPaths,
             RoutingMiddleware,
             SecurityMiddleware,
@@ -255,7 +263,7 @@ def create_app(
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
         security_map=checking_access_tokens(PLANNED_SECURITY_MAP),
-        # The UI reads the spec that ServedSpec serves, at the path Connexion would use.
+        # The UI reads the spec the edge serves (ServedSpec), at the path Connexion would use.
         swagger_ui_options=SwaggerUIOptions(swagger_ui=settings.docs_ui_enabled, serve_spec=False),
     )
     register_problem_handlers(app, allowed_methods=AllowedMethods(spec))

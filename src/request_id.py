@@ -1,5 +1,5 @@
 """The id of the request being served, readable from any layer: the logs (`logging_conf`) and
-the web edge (`web.request_context` begins and ends it, `web.problems` quotes it) both use it,
+the web edge (`web.edge` begins and ends it, `web.problems` quotes it) both use it,
 so it sits beside them rather than inside either."""
 
 from __future__ import annotations

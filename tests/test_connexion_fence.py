@@ -131,8 +131,24 @@ FENCE: dict[str, tuple[str, str]] = {
     ),
     "connexion.middleware.routing:RoutingOperation": (
         "dd3bf3ee5f7e25f4",
-        "request_context and metrics (read scope['extensions']['connexion_routing']"
-        "['operation_id'])",
+        "edge, for the access record and the metrics (reads"
+        " scope['extensions']['connexion_routing']['operation_id'])",
+    ),
+}
+
+# Starlette's CORS, which taskapi.web.edge asks in place of running it as a layer.
+STARLETTE_FENCE: dict[str, tuple[str, str]] = {
+    "starlette.middleware.cors:CORSMiddleware.__call__": (
+        "9667ac2563da8bad",
+        "edge._is_preflight (tells a preflight as it does)",
+    ),
+    "starlette.middleware.cors:CORSMiddleware.preflight_response": (
+        "32492d2e4e340940",
+        "edge.Edge._serve (answers preflights with it)",
+    ),
+    "starlette.middleware.cors:CORSMiddleware.send": (
+        "f284c4029b633ade",
+        "edge._Answer._start (adds CORS's headers with it)",
     ),
 }
 
@@ -159,6 +175,16 @@ def test_connexion_internal_is_as_taskapi_web_expects(target: str) -> None:
 
     assert fingerprint(target) == expected, (
         f"{target} changed in connexion {version('connexion')}: re-read it against"
+        f" taskapi.web.{dependant}, then update its fingerprint in {Path(__file__).name}"
+    )
+
+
+@pytest.mark.parametrize("target", STARLETTE_FENCE)
+def test_starlette_internal_is_as_taskapi_web_expects(target: str) -> None:
+    expected, dependant = STARLETTE_FENCE[target]
+
+    assert fingerprint(target) == expected, (
+        f"{target} changed in starlette {version('starlette')}: re-read it against"
         f" taskapi.web.{dependant}, then update its fingerprint in {Path(__file__).name}"
     )
 

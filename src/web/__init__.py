@@ -2,7 +2,8 @@
 
 Everything that turns Connexion's stock behaviour into ours lives here, in one place per concern:
 problems (every error as RFC 9457 problem+json), validation (every failing field, in plain words),
-request context (request ids, access logs, body limits), transactions (one unit of work per
+the edge (one layer around Connexion's: request ids, access logs, body limits, rate limits,
+security and deprecation headers, the served spec, metrics), transactions (one unit of work per
 request) and responses (explicit content types, paging envelopes).
 
 What is built on Connexion 3.3's internals, and why (pyproject pins `connexion==3.3.*`;
@@ -39,8 +40,11 @@ moved, so an upgrade is this checklist: re-read each changed one against ours):
   `dependencies` also reads Connexion's context variables (`context["token_info"]`, `operation`,
   `scope`) in the handler's thread, to give handlers what they name and to find the operations
   that declare `Idempotency-Key`.
-- `request_context`, `metrics` and `tracing` read
-  `scope["extensions"]["connexion_routing"]["operation_id"]` (set by `RoutingOperation`) to
-  name the route in access logs, metrics and spans; `tracing` reads the verified user from
-  `scope["extensions"]["connexion_context"]` (which `ContextOperation` hands on).
+- `edge` asks Starlette's `CORSMiddleware` for its `preflight_response` and its `send` (the
+  headers of other answers) instead of running it as one more layer, and tells a preflight as
+  its `__call__` does (tests/test_connexion_fence.py fingerprints those three too).
+- `edge` and `tracing` read `scope["extensions"]["connexion_routing"]["operation_id"]` (set by
+  `RoutingOperation`) to name the route in access logs, metrics and spans; `tracing` reads the
+  verified user from `scope["extensions"]["connexion_context"]` (which `ContextOperation` hands
+  on).
 """

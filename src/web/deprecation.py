@@ -11,14 +11,14 @@ remove anything that a release did not mark deprecated first.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from taskapi.web.routes import HTTP_METHODS, base_path
 
@@ -102,14 +102,17 @@ def _resolved(spec: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, 
     return node
 
 
-class DeprecationHeaders:
-    """Adds the spec's deprecation notices to the responses they concern."""
+class Deprecations:
+    """The spec's deprecation notices, found for each request; `taskapi.web.edge` adds them to
+    the request's answer (`announced`)."""
 
-    def __init__(self, app: ASGIApp, *, spec: Mapping[str, Any]) -> None:
-        self.app = app
+    def __init__(self, spec: Mapping[str, Any]) -> None:
         self._routes = routes(spec)
 
-    def _notices(self, scope: Scope) -> list[Notice]:
+    def notices(self, scope: Scope) -> list[Notice]:
+        """What the answer to this request must announce (usually nothing)."""
+        if not self._routes:
+            return []
         route = next(
             (
                 r
@@ -126,21 +129,10 @@ class DeprecationHeaders:
         notices = [route.operation] if route.operation else []
         return notices + [notice for key, notice in route.parameters.items() if key in sent]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        notices = self._notices(scope) if self._routes and scope["type"] == "http" else []
-        if not notices:
-            await self.app(scope, receive, send)
-            return
 
-        async def send_with_notices(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = _merged(message.get("headers", []), notices)
-            await send(message)
-
-        await self.app(scope, receive, send_with_notices)
-
-
-def _merged(headers: list[tuple[bytes, bytes]], notices: list[Notice]) -> list[tuple[bytes, bytes]]:
+def announced(
+    headers: Sequence[tuple[bytes, bytes]], notices: list[Notice]
+) -> list[tuple[bytes, bytes]]:
     """`headers` plus the notices': one Deprecation (the first notice's), one Sunset (the
     earliest, the one a client must meet), and every Link value joined into one Link header."""
     added: dict[bytes, list[bytes]] = {}

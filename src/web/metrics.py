@@ -1,8 +1,10 @@
-"""Prometheus metrics: the instruments, the one middleware that feeds them, and the exposition.
+"""Prometheus metrics: the instruments, what each request adds to them, and the exposition.
 
 Everything that can be decided once is decided at start-up: the instruments exist before the
-first request, and each (operation, method, status) keeps its labelled children in a dict, so a
-request costs one dict lookup, a counter, a histogram and two gauge updates.
+first request, and each (operation, method, status) keeps its labelled children in a dict, as
+does each (operation, problem type), so a request costs a dict lookup, a counter, a histogram
+and two gauge updates. `taskapi.web.edge` reports each request (`request_began`,
+`request_answered`), whichever layer answered it.
 
 With several workers, set PROMETHEUS_MULTIPROC_DIR (prometheus-client's own variable, read when
 it is imported): each worker writes its values to files there and a scrape of any worker sums
@@ -15,7 +17,6 @@ import asyncio
 import hmac
 import logging
 import os
-import time
 from typing import Any
 
 from prometheus_client import (
@@ -30,11 +31,10 @@ from prometheus_client import (
 )
 from sqlalchemy import Engine
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskapi import handlers
 from taskapi.errors import AuthenticationError, NotFoundError
-from taskapi.web.outcome import begin_outcome, end_outcome
+from taskapi.web.outcome import Outcome
 
 METRICS_STATE_KEY = "metrics"
 UNROUTED = "unrouted"  # requests no operation matched (404s, 405s, refusals before routing)
@@ -147,6 +147,7 @@ class Metrics:
             registry=own,
         )
         self._children: dict[tuple[str, str, int], _Children] = {}
+        self._problem_children: dict[tuple[str, str], Any] = {}
         self._audit_counter = AuditCounter(self) if enabled else None
 
     def observe(self, operation: str, method: str, status: int, seconds: float) -> None:
@@ -160,6 +161,33 @@ class Metrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def request_began(self) -> None:
+        self.in_flight.inc()
+
+    def request_answered(
+        self, operation: str | None, method: str, status: int, seconds: float, outcome: Outcome
+    ) -> None:
+        """The end of a request counted by `request_began`: its answer's `status` (500 when no
+        response started), and `operation`, the operationId routing resolved (None if none)."""
+        self.in_flight.dec()
+        operation = operation or UNROUTED
+        self.observe(operation, method, status, seconds)
+        if outcome.problem is not None:
+            self._problem(operation, outcome.problem).inc()
+        if outcome.dependency is not None:
+            self.dependency_failures.labels(outcome.dependency).inc()
+        if outcome.handler_wait is not None:
+            self.handler_wait.observe(outcome.handler_wait)
+
+    def _problem(self, operation: str, problem: str) -> Any:
+        key = (operation, problem)
+        child = self._problem_children.get(key)
+        if child is None:  # bounded: operations and problem types are the spec's
+            child = self._problem_children[key] = self.problems.labels(
+                operation_label(operation), problem
+            )
+        return child
 
     async def watch_pool(self, engine: Engine, *, every: float = POOL_SAMPLE_SECONDS) -> None:
         """Sample the pool until cancelled: nothing per request, nothing per scrape (a scrape
@@ -213,46 +241,3 @@ class AuditCounter(logging.Handler):
         delay = getattr(record, "retry_after", None)
         if event == "credentials.delayed" and isinstance(delay, int | float):
             self.metrics.credential_delays.observe(delay)
-
-
-class MetricsMiddleware:
-    """Counts and times every response, whichever layer produced it (so it sits outermost)."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500  # unless a response starts: the client saw none
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        # Connexion's router records the operationId in this dict (see request_context.py).
-        extensions = scope.setdefault("extensions", {})
-        if extensions is None:
-            extensions = scope["extensions"] = {}
-        metrics = self.metrics
-        outcome, token = begin_outcome()
-        started = time.perf_counter()
-        metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            metrics.in_flight.dec()
-            end_outcome(token)
-            routing = extensions.get("connexion_routing") or {}
-            operation = routing.get("operation_id") or UNROUTED
-            metrics.observe(operation, scope["method"], status, time.perf_counter() - started)
-            if outcome.problem is not None:
-                metrics.problems.labels(operation_label(operation), outcome.problem).inc()
-            if outcome.dependency is not None:
-                metrics.dependency_failures.labels(outcome.dependency).inc()
-            if outcome.handler_wait is not None:
-                metrics.handler_wait.observe(outcome.handler_wait)

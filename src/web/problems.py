@@ -179,8 +179,9 @@ async def send_problem(
     headers: Mapping[str, str] | None = None,
     raw_headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
-    """Answer with a problem straight over ASGI, for middleware that runs outside Connexion's
-    exception handling (body limits, rate limits, the last-resort 500)."""
+    """Answer with a problem straight over ASGI, for the edge (`taskapi.web.edge`), which
+    answers outside Connexion's exception handling (body limits, rate limits, the last-resort
+    500)."""
     status, all_headers, body = render_problem(
         problem_type, detail, instance=instance, headers=headers
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 from connexion.lifecycle import ConnexionRequest
 from connexion.security import BearerSecurityHandler
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message
 
 from taskapi.services.auth import AuthPolicy
 
@@ -95,41 +95,28 @@ def page_policy(page: bytes) -> bytes:
     ).encode()
 
 
-class SwaggerUIContentSecurity:
-    """Gives each HTML page (the Swagger UI's, the only ones served) the CSP of `page_policy`;
-    every other response passes untouched, after one look at its Content-Type."""
+class HeldPage:
+    """An HTML page (the Swagger UI's, the only ones served) held back until its last body
+    part, to be sent with the CSP of `page_policy`, which hashes the whole page."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, start: Message) -> None:
+        self._start = start
+        self._page = bytearray()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        held: Message | None = None
-        page = bytearray()
+    @staticmethod
+    def starts(message: Message) -> bool:
+        """Whether this response start begins an HTML page."""
+        return any(
+            k.lower() == b"content-type" and v.startswith(b"text/html")
+            for k, v in message.get("headers", [])
+        )
 
-        async def send_with_policy(message: Message) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start" and _is_html(message):
-                held = message
-                return
-            if held is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            page.extend(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            headers = [(k, v) for k, v in held["headers"] if k.lower() != _CSP]
-            held["headers"] = [*headers, (_CSP, page_policy(bytes(page)))]
-            await send(held)
-            await send({"type": "http.response.body", "body": bytes(page)})
-
-        await self.app(scope, receive, send_with_policy)
-
-
-def _is_html(start: Message) -> bool:
-    return any(
-        k.lower() == b"content-type" and v.startswith(b"text/html")
-        for k, v in start.get("headers", [])
-    )
+    def add(self, body: Message) -> tuple[Message, Message] | None:
+        """Takes one body part; after the last, the start (with its CSP) and the whole body."""
+        self._page.extend(body.get("body", b""))
+        if body.get("more_body"):
+            return None
+        page = bytes(self._page)
+        headers = [(k, v) for k, v in self._start["headers"] if k.lower() != _CSP]
+        self._start["headers"] = [*headers, (_CSP, page_policy(page))]
+        return self._start, {"type": "http.response.body", "body": page}

@@ -12,29 +12,26 @@ import json
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 YAML_MEDIA_TYPE = "application/yaml"  # RFC 9512
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 class ServedSpec:
-    """Answers GET and HEAD for the two documents; passes every other request on."""
+    """The two documents, answered to GET and HEAD (`taskapi.web.edge` asks it first)."""
 
-    def __init__(
-        self, app: ASGIApp, *, text: str, document: dict[str, Any], base_path: str
-    ) -> None:
-        self.app = app
+    def __init__(self, *, text: str, document: dict[str, Any], base_path: str) -> None:
         as_json = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
         self._documents = {
             f"{base_path}/openapi.yaml": (text.encode(), YAML_MEDIA_TYPE),
             f"{base_path}/openapi.json": (as_json.encode(), "application/json"),
         }
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        served = self._documents.get(scope["path"]) if scope["type"] == "http" else None
+    def response(self, scope: Scope) -> Response | None:
+        """The answer when the request reads one of the documents; None for any other."""
+        served = self._documents.get(scope["path"])
         if served is None or scope["method"] not in READ_METHODS:
-            await self.app(scope, receive, send)
-            return
+            return None
         content, media_type = served
-        await Response(content, media_type=media_type)(scope, receive, send)
+        return Response(content, media_type=media_type)

@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskapi.web.metrics import operation_label
-from taskapi.web.outcome import Outcome, begin_outcome, current_outcome, end_outcome
+from taskapi.web.outcome import Outcome, begin_outcome, end_outcome
 
 DEFAULT_SERVICE_NAME = "taskapi"
 _ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -168,11 +168,8 @@ class ServerSpanDetails:
                 return
             await self.app(scope, receive, send)
             return
-        # The metrics layer, outside, has begun the outcome, unless metrics are switched off.
-        outcome = current_outcome()
-        token = None
-        if outcome is None:
-            outcome, token = begin_outcome()
+        # Begun here, outside the edge, which notes on it and reports it to the metrics too.
+        outcome, token = begin_outcome()
 
         # Before the response starts: the SDK ends the span with the response's last message.
         async def send_described(message: Message) -> None:
@@ -183,8 +180,7 @@ class ServerSpanDetails:
         try:
             await self.app(scope, receive, send_described)
         finally:
-            if token is not None:
-                end_outcome(token)
+            end_outcome(token)
 
     def _describe(self, span: Span, scope: Scope, outcome: Outcome) -> None:
         extensions = scope.get("extensions") or {}

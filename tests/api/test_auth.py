@@ -312,3 +312,22 @@ def test_cors_answers_only_configured_origins(settings: Settings, database: Data
 
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_cors_preflights_spend_no_budget_and_refusals_reach_the_browser(
+    settings: Settings, database: Database
+) -> None:
+    app = _limited_app(
+        settings, database, rate_limit="2/minute", cors_origins=("https://app.example",)
+    )
+    origin = {"Origin": "https://app.example"}
+    preflight = {**origin, "Access-Control-Request-Method": "GET"}
+    with app.test_client() as client:
+        preflights = [client.options("/v1/users/me", headers=preflight) for _ in range(3)]
+        answers = [client.get("/v1/users/me", headers=origin) for _ in range(3)]
+
+    assert [r.status_code for r in preflights] == [200, 200, 200]
+    assert all("x-request-id" in r.headers for r in preflights)
+    assert not any("ratelimit" in r.headers for r in preflights)
+    assert [r.status_code for r in answers] == [401, 401, 429]
+    assert answers[-1].headers["access-control-allow-origin"] == "https://app.example"

@@ -1,10 +1,11 @@
 """Deprecation from the spec: a test spec marks an operation and a parameter deprecated, and
-the middleware built from it announces them (RFC 9745 Deprecation, RFC 8594 Sunset, a Link to
+the edge built from it announces them (RFC 9745 Deprecation, RFC 8594 Sunset, a Link to
 the replacement) on exactly the responses they concern."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,8 +15,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from taskapi.app import edge
+from taskapi.settings import Settings
 from taskapi.spec import load_spec
-from taskapi.web.deprecation import DeprecationHeaders
+from taskapi.web.deprecation import Deprecations
+from taskapi.web.metrics import Metrics
+from tests.utils.policies import auth_policy
 
 # 2026-12-01T00:00:00Z
 DEPRECATED_AT = 1796083200
@@ -49,9 +54,14 @@ def echo(request: Request) -> Response:
 
 
 @pytest.fixture
-def deprecating() -> TestClient:
+def deprecating() -> Iterator[TestClient]:
     inner = Starlette(routes=[Route("/v1/{path:path}", echo, methods=["GET", "POST"])])
-    return TestClient(DeprecationHeaders(inner, spec=deprecated_spec()))
+    policy = auth_policy()
+    layer = edge(
+        Settings(), deprecated_spec(), policy=policy, metrics=Metrics(enabled=False), state={}
+    )
+    yield TestClient(layer(inner))
+    policy.throttle.close()
 
 
 def test_a_deprecated_operation_announces_deprecation_sunset_and_its_successor(
@@ -88,7 +98,7 @@ def test_a_deprecation_without_its_date_stops_the_app_from_starting() -> None:
     del spec["paths"]["/users/me"]["get"]["x-deprecated-at"]
 
     with pytest.raises(ValueError, match="x-deprecated-at"):
-        DeprecationHeaders(Starlette(), spec=spec)
+        Deprecations(spec)
 
 
 def test_the_service_announces_nothing_while_its_spec_deprecates_nothing(

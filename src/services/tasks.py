@@ -38,6 +38,7 @@ from taskapi.models import (
 )
 from taskapi.models.base import utc_now
 from taskapi.services import task_counts
+from taskapi.services.auth import Caller
 from taskapi.services.cursors import Keyset, Slice, fetch_slice
 from taskapi.services.pagination import Page, PageRequest, fetch_page
 from taskapi.services.patches import MergePatch
@@ -99,7 +100,7 @@ class TaskListing:
 def listing(
     *,
     session: Session,
-    actor: User,
+    actor: Caller,
     sort: str,
     owner_id: str | None = None,
     status: Sequence[str] | None = None,
@@ -138,7 +139,7 @@ class TaskUpdate(MergePatch):
     fields = frozenset({"title", "description", "status", "priority", "due_date", "tags"})
 
 
-def listing_owner(*, session: Session, actor: User, owner_id: str | None) -> uuid.UUID:
+def listing_owner(*, session: Session, actor: Caller, owner_id: str | None) -> uuid.UUID:
     """Whose tasks `actor` lists: their own, or (admins only) the user named by `owner_id`.
 
     Raises PermissionDeniedError when a non-admin names an owner, NotFoundError when the

@@ -22,7 +22,7 @@ from taskapi.services.patches import MergePatch
 from taskapi.services.throttle import client_bucket
 
 if TYPE_CHECKING:
-    from taskapi.services.auth import AuthPolicy
+    from taskapi.services.auth import AuthPolicy, Caller
 
 
 class UserSort(StrEnum):
@@ -91,7 +91,7 @@ def create(
     return user
 
 
-def get(*, session: Session, actor: User, user_id: str) -> User:
+def get(*, session: Session, actor: Caller, user_id: str) -> User:
     """The user with this public id, if `actor` may read it: themselves, or anyone for admins.
 
     Raises PermissionDeniedError for another user's id (whether it exists or not, so that users
@@ -121,7 +121,7 @@ _ORDERINGS: dict[UserSort, tuple[UnaryExpression[Any], ...]] = {
 }
 
 
-def get_all(*, session: Session, actor: User, page: PageRequest, sort: UserSort) -> Page[User]:
+def get_all(*, session: Session, actor: Caller, page: PageRequest, sort: UserSort) -> Page[User]:
     """One page of users in `sort` order, ties broken by id so that pages never overlap.
     Admins only: raises PermissionDeniedError for anyone else."""
     _require_admin(actor)
@@ -169,7 +169,7 @@ def delete_own_account(
     audit.record("user.deleted", outcome="success", actor=str(user.id), client=client)
 
 
-def delete(*, session: Session, actor: User, user_id: str) -> None:
+def delete(*, session: Session, actor: Caller, user_id: str) -> None:
     """Delete another user and everything it owns (tasks, tokens): admins only (users delete
     their own account with `delete_own_account`, which asks for the password)."""
     _require_admin(actor)
@@ -200,7 +200,7 @@ def promote_to_admin(*, session: Session, email: str) -> User:
     return user
 
 
-def _require_admin(actor: User) -> None:
+def _require_admin(actor: Caller) -> None:
     if actor.role != Role.ADMIN:
         raise PermissionDeniedError("Only admins may do this.")
 

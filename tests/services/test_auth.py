@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from taskapi.errors import AuthenticationError, StolenTokenError, TooManyRequestsError
 from taskapi.models import User
 from taskapi.services import auth, users
-from tests.utils.factories import DEFAULT_PASSWORD, create_user
+from tests.utils.factories import DEFAULT_PASSWORD, caller_of, create_user
 from tests.utils.policies import ISSUER, auth_policy
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -162,7 +162,9 @@ def test_logout_revokes_the_refresh_token(session: Session, policy: auth.AuthPol
     pair = log_in(session, policy, user)
 
     claims = ISSUER.read_access_token(pair.access_token)
-    auth.logout(session=session, user=user, claims=claims, refresh_token=pair.refresh_token)
+    auth.logout(
+        session=session, caller=caller_of(user), claims=claims, refresh_token=pair.refresh_token
+    )
 
     with pytest.raises(AuthenticationError):
         auth.refresh(session=session, policy=policy, refresh_token=pair.refresh_token, client="c")

@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from taskapi.models import Task
 from taskapi.services import tasks
 from taskapi.services.auth import Caller
 from taskapi.services.pagination import PageRequest
@@ -16,7 +15,7 @@ from taskapi.web.problems import FieldError, RequestValidationError
 from taskapi.web.responses import empty_reply, json_reply, page_reply, slice_reply, timestamp
 
 
-def task_resource(task: Task) -> dict[str, Any]:
+def task_resource(task: tasks.TaskView) -> dict[str, Any]:
     return {
         "id": str(task.id),
         "owner_id": str(task.owner_id),
@@ -118,7 +117,7 @@ def list_tasks(
 
 
 def _task_reply(
-    task: Task, *, status: int = 200, headers: dict[str, str] | None = None
+    task: tasks.TaskView, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     return json_reply(
         task_resource(task), status=status, headers={**(headers or {}), "ETag": etag(task.version)}

@@ -14,7 +14,7 @@ from taskapi.services.pagination import PageRequest
 from taskapi.web.responses import empty_reply, json_reply, page_reply, timestamp
 
 
-def user_resource(user: User) -> dict[str, Any]:
+def user_resource(user: users.UserView) -> dict[str, Any]:
     """The public shape of a user: never the password hash."""
     return {
         "id": str(user.id),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import UnaryExpression, select
 from sqlalchemy import update as sql_update
@@ -113,20 +114,52 @@ def _find(*, session: Session, user_id: str) -> User:
     return user
 
 
+class UserView(Protocol):
+    """A user as replies show it, whether a mapped `User` or a row read without the ORM."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def age(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+# Listings are read as rows of the table, not as mapped objects: nothing in them is changed, so
+# the unit of work has nothing to track (and the password hash is never read).
+_USERS = User.__table__.c
+_USER_VIEW = select(
+    _USERS.id,
+    _USERS.email,
+    _USERS.name,
+    _USERS.age,
+    _USERS.role,
+    _USERS.created_at,
+    _USERS.updated_at,
+)
 _ORDERINGS: dict[UserSort, tuple[UnaryExpression[Any], ...]] = {
-    UserSort.CREATED_AT: (User.created_at.asc(), User.id.asc()),
-    UserSort.CREATED_AT_DESC: (User.created_at.desc(), User.id.desc()),
-    UserSort.EMAIL: (User.email.asc(), User.id.asc()),
-    UserSort.EMAIL_DESC: (User.email.desc(), User.id.desc()),
+    UserSort.CREATED_AT: (_USERS.created_at.asc(), _USERS.id.asc()),
+    UserSort.CREATED_AT_DESC: (_USERS.created_at.desc(), _USERS.id.desc()),
+    UserSort.EMAIL: (_USERS.email.asc(), _USERS.id.asc()),
+    UserSort.EMAIL_DESC: (_USERS.email.desc(), _USERS.id.desc()),
 }
 
 
-def get_all(*, session: Session, actor: Caller, page: PageRequest, sort: UserSort) -> Page[User]:
+def get_all(
+    *, session: Session, actor: Caller, page: PageRequest, sort: UserSort
+) -> Page[UserView]:
     """One page of users in `sort` order, ties broken by id so that pages never overlap.
     Admins only: raises PermissionDeniedError for anyone else."""
     _require_admin(actor)
-    query = select(User).order_by(*_ORDERINGS[sort])
-    return fetch_page(session=session, query=query, page=page)
+    return fetch_page(session=session, query=_USER_VIEW.order_by(*_ORDERINGS[sort]), page=page)
 
 
 def update(

@@ -164,7 +164,9 @@ _CALLER_OF_LIVE_SESSION = select(_USERS.id, _USERS.role).where(
         _REFRESH_TOKENS.revoked_at.is_(None),
     ),
 )
-_CALLER_OF_LIVE_SESSION_FOR_WRITING = _CALLER_OF_LIVE_SESSION.with_for_update(key_share=True)
+_CALLER_OF_LIVE_SESSION_FOR_WRITING = _CALLER_OF_LIVE_SESSION.with_for_update(
+    read=True, key_share=True
+)
 
 
 def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = False) -> Caller:
@@ -174,7 +176,9 @@ def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = 
 
     `for_writing` locks the user's row (PostgreSQL) until the unit of work ends: a deletion
     of the account then waits for it, and a unit of work that starts after the deletion
-    finds no user (401), so nothing is written for an account that is gone."""
+    finds no user (401), so nothing is written for an account that is gone. The lock is FOR
+    KEY SHARE, the one a deletion conflicts with, so the account's other writers do not wait
+    for each other on it."""
     try:
         user_id = uuid.UUID(claims.user_id)
     except ValueError:

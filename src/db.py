@@ -355,5 +355,13 @@ def _use_sqlite_properly(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        writes = connection.get_execution_options().get(WRITE_INTENT, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        if connection.get_execution_options().get(WRITE_INTENT, False):
+            # Through SQLAlchemy: waiting out the busy timeout must fail as its
+            # OperationalError (answered 503), like any statement.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        # Every reading unit of work begins here, so straight to the driver, without the
+        # execution context and result SQLAlchemy builds around a statement: a deferred BEGIN
+        # takes no lock, so it never waits and has no lock error to translate. (Nor is it a
+        # span when tracing is on.)
+        connection.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]

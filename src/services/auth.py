@@ -42,6 +42,15 @@ class TokenPair:
     refresh_token: str
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a verified access token speaks for: what requests need of the account to decide
+    what it may do. Handlers that change or show the account itself load it (`current_user`)."""
+
+    id: uuid.UUID
+    role: str
+
+
 _BAD_CREDENTIALS = "The email or password is wrong."
 _BAD_REFRESH_TOKEN = "The refresh token is not valid."
 
@@ -139,15 +148,6 @@ def logout(*, session: Session, caller: Caller, claims: AccessClaims, refresh_to
     for family_id in families:
         _revoke_family(session=session, family_id=family_id, now=now)
     audit.record("logout", outcome="success", actor=str(caller.id))
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who a verified access token speaks for: what requests need of the account to decide
-    what it may do. Handlers that change or show the account itself load it (`current_user`)."""
-
-    id: uuid.UUID
-    role: str
 
 
 # Built once, on the table rather than the mapped class: this runs on every authenticated

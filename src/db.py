@@ -50,7 +50,24 @@ class WriteWhileReadingError(RuntimeError):
 
 class ReadingSession(Session):
     """A session that refuses to write: a unit of work that said it only reads, and then
-    writes, is a bug to be told about, not a change to commit statement by statement."""
+    writes, is a bug to be told about, not a change to commit statement by statement.
+
+    It is bound to a connection that `Database.reading` has opened, and hands that connection
+    straight to statements that need no unit of work (`session.connection().execute(...)`):
+    most reads then never make the session set up transaction bookkeeping of its own. ORM
+    reads join the connection's transaction as usual, and leave it to `Database.reading` to
+    end."""
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(
+            bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+        )
+        self._reading_connection = connection
+
+    def connection(self, bind_arguments: Any = None, execution_options: Any = None) -> Connection:
+        if bind_arguments is None and execution_options is None:
+            return self._reading_connection
+        return super().connection(bind_arguments, execution_options)
 
     def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(statement, UpdateBase):
@@ -91,17 +108,7 @@ class Database:
             expire_on_commit=False,
             join_transaction_mode="create_savepoint",
         )
-        self._reading_sessions = sessionmaker(
-            bind=bind,
-            class_=ReadingSession,
-            expire_on_commit=False,
-            join_transaction_mode="create_savepoint",
-        )
-        # A connection from the pool can do without a transaction; one already inside a
-        # test's transaction cannot leave it.
-        self._reads_without_transaction = (
-            isinstance(bind, Engine) and bind.dialect.name == "postgresql"
-        )
+        self._bind = bind
 
     @classmethod
     def connect(cls, url: str, *, pool: PoolSettings | None = None) -> Database:
@@ -149,12 +156,25 @@ class Database:
         two round trips per unit of work (README, "What makes taskapi fast", has the saving).
         They see what they would see in a transaction: at READ COMMITTED, PostgreSQL's
         default, each statement of a transaction takes its own snapshot anyway. SQLite keeps
-        its transaction, whose one snapshot costs no round trip.
+        its transaction, whose one snapshot costs no round trip, ended by ROLLBACK.
         """
-        with self._reading_sessions() as session:
-            if self._reads_without_transaction:
-                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        with self._reading_connection() as connection, ReadingSession(connection) as session:
             yield session
+
+    @contextmanager
+    def _reading_connection(self) -> Iterator[Connection]:
+        if isinstance(self._bind, Connection):
+            # A test's connection, inside its transaction: read in a savepoint of it, so that
+            # a statement that fails there leaves the test's transaction usable.
+            with self._bind.begin_nested():
+                yield self._bind
+            return
+        with self._bind.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+            # On SQLite, the first statement begins the transaction (SQLAlchemy's autobegin);
+            # closing the connection rolls it back.
+            yield connection
 
     @contextmanager
     def _turn(self, writes: bool) -> Iterator[None]:
@@ -335,5 +355,13 @@ def _use_sqlite_properly(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        writes = connection.get_execution_options().get(WRITE_INTENT, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        if connection.get_execution_options().get(WRITE_INTENT, False):
+            # Through SQLAlchemy: waiting out the busy timeout must fail as its
+            # OperationalError (answered 503), like any statement.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        # Every reading unit of work begins here, so straight to the driver, without the
+        # execution context and result SQLAlchemy builds around a statement: a deferred BEGIN
+        # takes no lock, so it never waits and has no lock error to translate. (Nor is it a
+        # span when tracing is on.)
+        connection.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]

@@ -1,5 +1,6 @@
 """The database layer: on SQLite, writers of one process take turns and always pass the turn
-on; a reading unit of work refuses to write, and on PostgreSQL runs without a transaction; a
+on; a reading unit of work refuses to write, reads one snapshot on SQLite, and on PostgreSQL
+runs without a transaction; a
 pooled connection the server closed is replaced before it is used; a busy pool does not
 reconnect."""
 
@@ -118,6 +119,19 @@ def test_a_reading_unit_of_work_refuses_to_write(database: Database) -> None:
             session.flush()
 
     assert _count(database) == 0
+
+
+def test_a_reading_unit_of_work_on_sqlite_reads_one_snapshot(database: Database) -> None:
+    count = text("SELECT COUNT(*) FROM marks")
+    with database.reading() as session:
+        before = session.connection().scalar(count)
+        with database.transaction(writes=True) as writer:
+            writer.execute(text("INSERT INTO marks VALUES (1)"))
+        # The session's own statements and those on its connection share the snapshot.
+        after = (session.scalar(count), session.connection().scalar(count))
+
+    assert (before, *after) == (0, 0, 0)
+    assert _count(database) == 1
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ def token_issuer(settings: Settings) -> TokenIssuer:
     )
 
 
-def user_for_token(backend: Backend, session: Session, token: str) -> User:
+def user_for_token(backend: Backend, session: Session, token: str) -> auth.Caller:
     try:
         claims = backend.tokens.read_access_token(token)
         return auth.authenticate(session=session, claims=claims)

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from sqlalchemy.orm import Session
 
 from bench.peers import common
-from taskapi.models import Task, User
+from taskapi.models import Task
+from taskapi.services.auth import Caller
 from taskapi.settings import Settings
 
 Status = Literal["todo", "in_progress", "done"]
@@ -132,14 +133,14 @@ def create_app(settings: Settings) -> FastAPI:
     def current_user(
         credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)],
         session: Annotated[Session, Depends(get_session)],
-    ) -> User:
+    ) -> Caller:
         try:
             return common.user_for_token(backend, session, credentials.credentials)
         except common.UnauthorizedError:
             raise HTTPException(status_code=401, detail="The token is not valid.") from None
 
     DbSession = Annotated[Session, Depends(get_session)]  # noqa: N806 (type aliases)
-    CurrentUser = Annotated[User, Depends(current_user)]  # noqa: N806
+    CurrentUser = Annotated[Caller, Depends(current_user)]  # noqa: N806
     router = APIRouter(prefix="/v1")
 
     @router.get("/tasks/{task_id}", response_model=TaskOut)

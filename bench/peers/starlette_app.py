@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.peers import common
-from taskapi.models import User
+from taskapi.services.auth import Caller
 from taskapi.settings import Settings
 
 
@@ -27,7 +27,7 @@ def _error(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
-def _user(backend: common.Backend, session: Session, request: Request) -> User:
+def _user(backend: common.Backend, session: Session, request: Request) -> Caller:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise common.UnauthorizedError

@@ -7,9 +7,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from taskapi.models import User
 from taskapi.services import auth as auth_service
-from taskapi.services.auth import AuthPolicy, TokenPair
+from taskapi.services.auth import AuthPolicy, Caller, TokenPair
 from taskapi.services.tokens import AccessClaims
 from taskapi.web.responses import empty_reply, json_reply
 
@@ -42,11 +41,11 @@ def refresh_token(
 
 
 def revoke_token(
-    *, session: Session, current_user: User, access_claims: AccessClaims, body: dict[str, Any]
+    *, session: Session, caller: Caller, access_claims: AccessClaims, body: dict[str, Any]
 ) -> Response:
     auth_service.logout(
         session=session,
-        user=current_user,
+        caller=caller,
         claims=access_claims,
         refresh_token=body["refresh_token"],
     )

@@ -7,15 +7,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from taskapi.models import Task, User
 from taskapi.services import tasks
+from taskapi.services.auth import Caller
 from taskapi.services.pagination import PageRequest
 from taskapi.web.conditional import etag, expected_version, still_fresh
 from taskapi.web.problems import FieldError, RequestValidationError
 from taskapi.web.responses import empty_reply, json_reply, page_reply, slice_reply, timestamp
 
 
-def task_resource(task: Task) -> dict[str, Any]:
+def task_resource(task: tasks.TaskView) -> dict[str, Any]:
     return {
         "id": str(task.id),
         "owner_id": str(task.owner_id),
@@ -32,17 +32,17 @@ def task_resource(task: Task) -> dict[str, Any]:
 
 
 def create_task(
-    *, session: Session, current_user: User, request_path: str, body: dict[str, Any]
+    *, session: Session, caller: Caller, request_path: str, body: dict[str, Any]
 ) -> Response:
     task_in = tasks.TaskCreate(**_typed(body))
-    task = tasks.create(session=session, owner_id=current_user.id, task_in=task_in)
+    task = tasks.create(session=session, owner_id=caller.id, task_in=task_in)
     return _task_reply(task, status=201, headers={"Location": f"{request_path}/{task.id}"})
 
 
 def get_task(
-    *, session: Session, current_user: User, if_none_match: str | None, task_id: str
+    *, session: Session, caller: Caller, if_none_match: str | None, task_id: str
 ) -> Response:
-    task = tasks.get(session=session, owner_id=current_user.id, task_id=task_id)
+    task = tasks.get(session=session, owner_id=caller.id, task_id=task_id)
     if still_fresh(if_none_match, etag(task.version)):
         return empty_reply(status=304, headers={"ETag": etag(task.version)})
     return _task_reply(task)
@@ -51,14 +51,14 @@ def get_task(
 def update_task(
     *,
     session: Session,
-    current_user: User,
+    caller: Caller,
     if_match: str | None,
     task_id: str,
     body: dict[str, Any],
 ) -> Response:
     task = tasks.update(
         session=session,
-        owner_id=current_user.id,
+        owner_id=caller.id,
         task_id=task_id,
         changes=tasks.TaskUpdate(_typed(body)),
         expected_version=expected_version(if_match),
@@ -67,11 +67,11 @@ def update_task(
 
 
 def delete_task(
-    *, session: Session, current_user: User, if_match: str | None, task_id: str
+    *, session: Session, caller: Caller, if_match: str | None, task_id: str
 ) -> Response:
     tasks.delete(
         session=session,
-        owner_id=current_user.id,
+        owner_id=caller.id,
         task_id=task_id,
         expected_version=expected_version(if_match),
     )
@@ -81,7 +81,7 @@ def delete_task(
 def list_tasks(
     *,
     session: Session,
-    current_user: User,
+    caller: Caller,
     cursor_secret: bytes,
     request_path: str,
     sort: str,
@@ -100,7 +100,7 @@ def list_tasks(
         raise RequestValidationError([FieldError("/query/cursor", "cannot be combined with page")])
     criteria: dict[str, Any] = {"status": status, "priority": priority, "tag": tag, "q": q}
     criteria |= {"due_before": due_before, "due_after": due_after, "owner_id": owner_id}
-    listing = tasks.listing(session=session, actor=current_user, sort=sort, **criteria)
+    listing = tasks.listing(session=session, actor=caller, sort=sort, **criteria)
     # Links repeat every criterion given, so following them walks the same listing.
     query = {name: value for name, value in {**criteria, "sort": sort}.items() if value is not None}
     if cursor is None:
@@ -117,7 +117,7 @@ def list_tasks(
 
 
 def _task_reply(
-    task: Task, *, status: int = 200, headers: dict[str, str] | None = None
+    task: tasks.TaskView, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     return json_reply(
         task_resource(task), status=status, headers={**(headers or {}), "ETag": etag(task.version)}

@@ -9,12 +9,12 @@ from starlette.responses import Response
 
 from taskapi.models import User
 from taskapi.services import users
-from taskapi.services.auth import AuthPolicy
+from taskapi.services.auth import AuthPolicy, Caller
 from taskapi.services.pagination import PageRequest
 from taskapi.web.responses import empty_reply, json_reply, page_reply, timestamp
 
 
-def user_resource(user: User) -> dict[str, Any]:
+def user_resource(user: users.UserView) -> dict[str, Any]:
     """The public shape of a user: never the password hash."""
     return {
         "id": str(user.id),
@@ -37,15 +37,15 @@ def create_user(
     return json_reply(user_resource(user), status=201, headers={"Location": location})
 
 
-def get_user(*, session: Session, current_user: User, user_id: str) -> Response:
-    user = users.get(session=session, actor=current_user, user_id=user_id)
+def get_user(*, session: Session, caller: Caller, user_id: str) -> Response:
+    user = users.get(session=session, actor=caller, user_id=user_id)
     return json_reply(user_resource(user))
 
 
 def list_users(
     *,
     session: Session,
-    current_user: User,
+    caller: Caller,
     request_path: str,
     page: int,
     limit: int,
@@ -53,15 +53,15 @@ def list_users(
 ) -> Response:
     found = users.get_all(
         session=session,
-        actor=current_user,
+        actor=caller,
         page=PageRequest(page=page, limit=limit),
         sort=users.UserSort(sort),
     )
     return page_reply(found, path=request_path, query={"sort": sort}, shape=user_resource)
 
 
-def delete_user(*, session: Session, current_user: User, user_id: str) -> Response:
-    users.delete(session=session, actor=current_user, user_id=user_id)
+def delete_user(*, session: Session, caller: Caller, user_id: str) -> Response:
+    users.delete(session=session, actor=caller, user_id=user_id)
     return empty_reply()
 
 

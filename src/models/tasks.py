@@ -128,4 +128,6 @@ def _contains_elsewhere(_element: json_array_contains, compiler: SQLCompiler, **
 
 def task_has_tag(tag: str) -> ColumnElement[bool]:
     """True for the tasks whose tags include `tag`."""
-    return json_array_contains(Task.tags, literal(tag, String()))
+    # The table's column, not the mapped attribute: usable in statements that read rows
+    # without the ORM as well as in ORM ones.
+    return json_array_contains(Task.__table__.c.tags, literal(tag, String()))

@@ -42,6 +42,15 @@ class TokenPair:
     refresh_token: str
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a verified access token speaks for: what requests need of the account to decide
+    what it may do. Handlers that change or show the account itself load it (`current_user`)."""
+
+    id: uuid.UUID
+    role: str
+
+
 _BAD_CREDENTIALS = "The email or password is wrong."
 _BAD_REFRESH_TOKEN = "The refresh token is not valid."
 
@@ -125,51 +134,72 @@ def _within_grace(stored: RefreshToken, *, policy: AuthPolicy, client: str, now:
     return stored.used_by == client_bucket(client) and now - stored.used_at <= policy.refresh_grace
 
 
-def logout(*, session: Session, user: User, claims: AccessClaims, refresh_token: str) -> None:
+def logout(*, session: Session, caller: Caller, claims: AccessClaims, refresh_token: str) -> None:
     """End the caller's session (its access tokens stop working at once) and the one the
     refresh token belongs to. Unknown tokens are ignored, so logging out twice is harmless."""
     now = datetime.now(UTC)
     stored = session.scalar(
         select(RefreshToken).where(
             RefreshToken.token_hash == hash_refresh_token(refresh_token),
-            RefreshToken.user_id == user.id,
+            RefreshToken.user_id == caller.id,
         )
     )
     families = {claims.session_id} | ({stored.family_id} if stored is not None else set())
     for family_id in families:
         _revoke_family(session=session, family_id=family_id, now=now)
-    audit.record("logout", outcome="success", actor=str(user.id))
+    audit.record("logout", outcome="success", actor=str(caller.id))
 
 
-# Built once: this runs on every authenticated request (docs/deployment.md, "Sessions"). The
-# session id is a random UUID bound to the user inside the signed token, so the family alone
-# identifies it, and the first of its rows that is not revoked answers.
-_USER_OF_LIVE_SESSION = select(User).where(
-    User.id == bindparam("user_id"),
-    User.token_version == bindparam("version"),
+# Built once, on the table rather than the mapped class: this runs on every authenticated
+# request (docs/deployment.md, "Sessions"), and the rows it reads need no unit of work to track
+# them, so neither its compilation nor its result goes through the ORM. The session id is a
+# random UUID bound to the user inside the signed token, so the family alone identifies it,
+# and the first of its rows that is not revoked answers.
+_USERS, _REFRESH_TOKENS = User.__table__.c, RefreshToken.__table__.c
+_CALLER_OF_LIVE_SESSION = select(_USERS.id, _USERS.role).where(
+    _USERS.id == bindparam("user_id"),
+    _USERS.token_version == bindparam("version"),
     exists().where(
-        RefreshToken.family_id == bindparam("session_id"), RefreshToken.revoked_at.is_(None)
+        _REFRESH_TOKENS.family_id == bindparam("session_id"),
+        _REFRESH_TOKENS.revoked_at.is_(None),
     ),
 )
-_USER_OF_LIVE_SESSION_FOR_WRITING = _USER_OF_LIVE_SESSION.with_for_update(key_share=True)
+_CALLER_OF_LIVE_SESSION_FOR_WRITING = _CALLER_OF_LIVE_SESSION.with_for_update(
+    read=True, key_share=True
+)
 
 
-def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = False) -> User:
-    """The user a verified access token speaks for. Raises AuthenticationError when the user
-    is gone, changed their password since, or the token's session has ended (logout, reuse
-    of a refresh token): one indexed query, the same one that loads the user.
+def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = False) -> Caller:
+    """Who a verified access token speaks for. Raises AuthenticationError when the user is
+    gone, changed their password since, or the token's session has ended (logout, reuse of a
+    refresh token): one indexed query, the same one that reads the caller.
 
     `for_writing` locks the user's row (PostgreSQL) until the unit of work ends: a deletion
     of the account then waits for it, and a unit of work that starts after the deletion
-    finds no user (401), so nothing is written for an account that is gone."""
+    finds no user (401), so nothing is written for an account that is gone. The lock is FOR
+    KEY SHARE, the one a deletion conflicts with, so the account's other writers do not wait
+    for each other on it."""
     try:
         user_id = uuid.UUID(claims.user_id)
     except ValueError:
         raise AuthenticationError("The token has been revoked.") from None
-    user = session.scalar(
-        _USER_OF_LIVE_SESSION_FOR_WRITING if for_writing else _USER_OF_LIVE_SESSION,
-        {"user_id": user_id, "version": claims.token_version, "session_id": claims.session_id},
+    found = (
+        session.connection()
+        .execute(
+            _CALLER_OF_LIVE_SESSION_FOR_WRITING if for_writing else _CALLER_OF_LIVE_SESSION,
+            {"user_id": user_id, "version": claims.token_version, "session_id": claims.session_id},
+        )
+        .first()
     )
+    if found is None:
+        raise AuthenticationError("The token has been revoked.")
+    return Caller(found.id, found.role)
+
+
+def account_of(*, session: Session, caller: Caller) -> User:
+    """The caller's account, to change or show it. Raises AuthenticationError when it is gone
+    (deleted since `authenticate`, in a unit of work that reads without a transaction)."""
+    user = session.get(User, caller.id)
     if user is None:
         raise AuthenticationError("The token has been revoked.")
     return user

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, false, literal, or_, tuple_
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import ColumnElement, Row, Select, and_, false, literal, or_, tuple_
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from taskapi.errors import InvalidCursorError
 
-Item = TypeVar("Item")
+# Covariant: a slice of rows is a slice of any shape those rows have (`tasks.TaskView`).
+Item_co = TypeVar("Item_co", covariant=True)
 
 # Part of every signing key: cursors of another format (or other uses of the secret) never verify.
 _PURPOSE = b"taskapi.cursor.v1\x00"
@@ -38,7 +40,7 @@ _INVALID = "The cursor is not valid for this listing; start again from the first
 
 @dataclass(frozen=True, kw_only=True)
 class Keyset:
-    """An order over mapped columns, all in one direction, the last of them unique (the id).
+    """An order over a table's columns, all in one direction, the last of them unique (the id).
 
     A NULL sorts as if larger than every value: last ascending, first descending. That is
     PostgreSQL's own default, so one index serves both directions there; SQLite is told so
@@ -46,7 +48,7 @@ class Keyset:
     """
 
     name: str
-    columns: tuple[InstrumentedAttribute[Any], ...]
+    columns: tuple[KeyedColumnElement[Any], ...]
     descending: bool = False
 
     def order_by(self) -> list[ColumnElement[Any]]:
@@ -61,8 +63,8 @@ class Keyset:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Slice(Generic[Item]):
-    items: Sequence[Item]
+class Slice(Generic[Item_co]):
+    items: Sequence[Item_co]
     # Where the next slice starts; None when this slice reaches the end.
     next_cursor: str | None
 
@@ -70,19 +72,20 @@ class Slice(Generic[Item]):
 def fetch_slice(
     *,
     session: Session,
-    query: Select[Item],
+    query: Select[Any],
     keyset: Keyset,
     limit: int,
     after: str | None,
     secret: bytes,
     scope: str,
-) -> Slice[Item]:
+) -> Slice[Row[Any]]:
     """Up to `limit` rows of `query` in `keyset` order, starting after the cursor `after`
-    (from the first row when None).
+    (from the first row when None), as rows of the unit of work's connection.
 
-    `query` must select one entity and be unordered. `scope` names the listing (owner, filters),
-    so that a cursor only works for the listing that issued it. Raises InvalidCursorError for
-    a cursor that was altered, signed with another secret, or issued for another listing.
+    `query` must select the keyset's columns, among others, and be unordered. `scope` names
+    the listing (owner, filters), so that a cursor only works for the listing that issued it.
+    Raises InvalidCursorError for a cursor that was altered, signed with another secret, or
+    issued for another listing.
     """
     scope = f"{scope}\x00{keyset.name}"
     if after is not None:
@@ -91,7 +94,8 @@ def fetch_slice(
             raise InvalidCursorError(_INVALID)
         query = query.where(keyset.after(values))
     # One row more than asked for says whether another slice follows, without a COUNT.
-    rows = session.scalars(query.order_by(*keyset.order_by()).limit(limit + 1)).all()
+    ordered = query.order_by(*keyset.order_by()).limit(limit + 1)
+    rows = session.connection().execute(ordered).all()
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
@@ -174,18 +178,18 @@ def _from_json(value: Any) -> Any:
     return value
 
 
-def _nullable(column: InstrumentedAttribute[Any]) -> bool:
-    return bool(getattr(column.expression, "nullable", True))
+def _nullable(column: KeyedColumnElement[Any]) -> bool:
+    return bool(getattr(column, "nullable", True))
 
 
-def _ordered(column: InstrumentedAttribute[Any], *, descending: bool) -> ColumnElement[Any]:
+def _ordered(column: KeyedColumnElement[Any], *, descending: bool) -> ColumnElement[Any]:
     if not _nullable(column):
         return column.desc() if descending else column.asc()
     return column.desc().nulls_first() if descending else column.asc().nulls_last()
 
 
 def _after(
-    columns: Sequence[InstrumentedAttribute[Any]], values: Sequence[Any], *, descending: bool
+    columns: Sequence[KeyedColumnElement[Any]], values: Sequence[Any], *, descending: bool
 ) -> ColumnElement[bool]:
     if not any(_nullable(column) for column in columns) and None not in values:
         # A row-value comparison lets both databases seek in the index to the slice's start.
@@ -195,7 +199,7 @@ def _after(
                 *(literal(v, c.type) for c, v in zip(columns, values, strict=True))
             )
         else:
-            left, right = columns[0].expression, literal(values[0], columns[0].type)
+            left, right = columns[0], literal(values[0], columns[0].type)
         result: ColumnElement[bool] = left < right if descending else left > right
         return result
     first, value = columns[0], values[0]
@@ -208,7 +212,7 @@ def _after(
 
 
 def _beyond(
-    column: InstrumentedAttribute[Any], value: Any, *, descending: bool
+    column: KeyedColumnElement[Any], value: Any, *, descending: bool
 ) -> ColumnElement[bool]:
     """The rows whose `column` comes strictly after `value`, NULL being the largest value."""
     if value is None:

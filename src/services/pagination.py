@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
-Item = TypeVar("Item")
+# Covariant: a page of rows is a page of any shape those rows have (`tasks.TaskView`).
+Item_co = TypeVar("Item_co", covariant=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,8 +24,8 @@ class PageRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Page(Generic[Item]):
-    items: Sequence[Item]
+class Page(Generic[Item_co]):
+    items: Sequence[Item_co]
     page: int
     limit: int
     total: int
@@ -35,14 +36,17 @@ class Page(Generic[Item]):
 
 
 def fetch_page(
-    *, session: Session, query: Select[Item], page: PageRequest, total: int | None = None
-) -> Page[Item]:
+    *, session: Session, query: Select[Any], page: PageRequest, total: int | None = None
+) -> Page[Row[Any]]:
     """Run `query` for one page, plus the count of every row it would return, unless the
-    caller already knows that `total`.
+    caller already knows that `total`. The items are rows of the unit of work's connection.
 
-    `query` must already be ordered by a unique key, or pages could repeat or skip rows.
+    `query` must select columns, not mapped entities, and already be ordered by a unique key,
+    or pages could repeat or skip rows.
     """
+    connection = session.connection()
     if total is None:
-        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    items = session.scalars(query.limit(page.limit).offset(page.offset)).all()
+        counted = select(func.count()).select_from(query.order_by(None).subquery())
+        total = connection.scalar(counted)
+    items = connection.execute(query.limit(page.limit).offset(page.offset)).all()
     return Page(items=items, page=page.page, limit=page.limit, total=total or 0)

@@ -18,34 +18,48 @@ import random
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import UpdateBase
 
 from taskapi.models import TaskCount
 
 SHARES = 16
 
-# Each dialect's INSERT with ON CONFLICT: the first write to a share creates its row.
-_UPSERTS: dict[str, Callable[[type[TaskCount]], postgresql.Insert | sqlite.Insert]] = {
-    "postgresql": postgresql.insert,
-    "sqlite": sqlite.insert,
-}
+_COUNTS = TaskCount.__table__.c
+
+
+def _upsert(insert: Callable[..., postgresql.Insert | sqlite.Insert]) -> UpdateBase:
+    """The dialect's INSERT ... ON CONFLICT adding `:by` to one share's count: the first write
+    to a share creates its row."""
+    statement = insert(TaskCount.__table__).values(
+        owner_id=bindparam("owner_id"), share=bindparam("share"), count=bindparam("by")
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_COUNTS.owner_id, _COUNTS.share],
+        set_={"count": _COUNTS.count + statement.excluded.count},
+    )
+
+
+# Built once, and on the table: on the mapped class the statement takes the ORM's bulk-insert
+# path, for a write no object stands for, and building it per call rebuilds `excluded` (an
+# alias of the table, column by column) every time.
+_UPSERTS = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
 
 
 def adjust(*, session: Session, owner_id: uuid.UUID, by: int) -> None:
     """Add `by` (negative to remove) to the owner's count, atomically in the database."""
     share = random.randrange(SHARES)  # noqa: S311 (spreads writes; nothing secret rides on it)
-    insert = _UPSERTS[session.get_bind().dialect.name]
-    statement = insert(TaskCount).values(owner_id=owner_id, share=share, count=by)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[TaskCount.owner_id, TaskCount.share],
-            set_={"count": TaskCount.count + statement.excluded.count},
-        )
-    )
+    upsert = _UPSERTS[session.get_bind().dialect.name]
+    session.execute(upsert, {"owner_id": owner_id, "share": share, "by": by})
+
+
+# On the table too: a read of plain numbers that the ORM has nothing to add to.
+_TOTAL = select(func.sum(_COUNTS.count)).where(_COUNTS.owner_id == bindparam("owner_id"))
 
 
 def get(*, session: Session, owner_id: uuid.UUID) -> int:
-    total = select(func.sum(TaskCount.count)).where(TaskCount.owner_id == owner_id)
-    return session.scalar(total) or 0
+    """How many tasks the owner has, as last flushed."""
+    total: int | None = session.connection().scalar(_TOTAL, {"owner_id": owner_id})
+    return total or 0

@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -38,6 +38,7 @@ from taskapi.models import (
 )
 from taskapi.models.base import utc_now
 from taskapi.services import task_counts
+from taskapi.services.auth import Caller
 from taskapi.services.cursors import Keyset, Slice, fetch_slice
 from taskapi.services.pagination import Page, PageRequest, fetch_page
 from taskapi.services.patches import MergePatch
@@ -96,10 +97,40 @@ class TaskListing:
     sort: TaskSort
 
 
+class TaskView(Protocol):
+    """A task as replies show it, whether a mapped `Task` (after a write) or a row of the
+    table read without the ORM (`get` and the listings)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def owner_id(self) -> uuid.UUID: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def due_date(self) -> date | None: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def completed_at(self) -> datetime | None: ...
+    @property
+    def version(self) -> int: ...
+
+
 def listing(
     *,
     session: Session,
-    actor: User,
+    actor: Caller,
     sort: str,
     owner_id: str | None = None,
     status: Sequence[str] | None = None,
@@ -138,7 +169,7 @@ class TaskUpdate(MergePatch):
     fields = frozenset({"title", "description", "status", "priority", "due_date", "tags"})
 
 
-def listing_owner(*, session: Session, actor: User, owner_id: str | None) -> uuid.UUID:
+def listing_owner(*, session: Session, actor: Caller, owner_id: str | None) -> uuid.UUID:
     """Whose tasks `actor` lists: their own, or (admins only) the user named by `owner_id`.
 
     Raises PermissionDeniedError when a non-admin names an owner, NotFoundError when the
@@ -149,12 +180,12 @@ def listing_owner(*, session: Session, actor: User, owner_id: str | None) -> uui
     if actor.role != Role.ADMIN:
         raise PermissionDeniedError("Only admins may list other users' tasks.")
     try:
-        owner = session.get(User, uuid.UUID(owner_id))
+        key = uuid.UUID(owner_id)
     except ValueError:
-        owner = None
-    if owner is None:
+        raise NotFoundError("No user has this id.") from None
+    if session.connection().execute(_USER_EXISTS, {"id": key}).first() is None:
         raise NotFoundError("No user has this id.")
-    return owner.id
+    return key
 
 
 def create(*, session: Session, owner_id: uuid.UUID, task_in: TaskCreate) -> Task:
@@ -179,17 +210,29 @@ def create(*, session: Session, owner_id: uuid.UUID, task_in: TaskCreate) -> Tas
     return task
 
 
-def get(*, session: Session, owner_id: uuid.UUID, task_id: str) -> Task:
-    """The owner's task with this public id. Raises NotFoundError, alike, for an unknown or
-    malformed id and for another owner's task."""
-    try:
-        key = uuid.UUID(task_id)
-    except ValueError:
-        raise NotFoundError("No task has this id.") from None
-    task = session.get(Task, key)
+def get(*, session: Session, owner_id: uuid.UUID, task_id: str) -> TaskView:
+    """The owner's task with this public id, as last flushed. Raises NotFoundError, alike,
+    for an unknown or malformed id and for another owner's task."""
+    key = {"id": _task_key(task_id), "owner_id": owner_id}
+    found = session.connection().execute(_OWNED_TASK, key).first()
+    if found is None:
+        raise NotFoundError("No task has this id.")
+    return found
+
+
+def _owned(session: Session, owner_id: uuid.UUID, task_id: str) -> Task:
+    """The owner's task, mapped, to change it. Raises NotFoundError as `get` does."""
+    task = session.get(Task, _task_key(task_id))
     if task is None or task.owner_id != owner_id:
         raise NotFoundError("No task has this id.")
     return task
+
+
+def _task_key(task_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(task_id)
+    except ValueError:
+        raise NotFoundError("No task has this id.") from None
 
 
 def update(
@@ -209,7 +252,7 @@ def update(
     concurrently), ConflictError when it changes concurrently with no version given, and
     InvalidFieldError for a value `create` would refuse (TaskUpdate refuses unknown fields).
     """
-    task = get(session=session, owner_id=owner_id, task_id=task_id)
+    task = _owned(session, owner_id, task_id)
     _check_version(task, expected_version)
     with _guard_concurrent_writes(session, expected_version):
         for field, value in changes.items():
@@ -222,14 +265,14 @@ def delete(
 ) -> None:
     """Delete the owner's task. Raises NotFoundError as `get` does, and PreconditionFailedError
     or ConflictError as `update` does."""
-    task = get(session=session, owner_id=owner_id, task_id=task_id)
+    task = _owned(session, owner_id, task_id)
     _check_version(task, expected_version)
     with _guard_concurrent_writes(session, expected_version):
         session.delete(task)
     task_counts.adjust(session=session, owner_id=owner_id, by=-1)
 
 
-def get_all(*, session: Session, listing: TaskListing, page: PageRequest) -> Page[Task]:
+def get_all(*, session: Session, listing: TaskListing, page: PageRequest) -> Page[TaskView]:
     """One numbered page of the owner's tasks that pass the listing's filters, in its order.
 
     Ties are broken by id in the sort's direction, so pages never overlap while the data holds
@@ -246,7 +289,7 @@ def get_all(*, session: Session, listing: TaskListing, page: PageRequest) -> Pag
 
 def get_all_after(
     *, session: Session, listing: TaskListing, limit: int, after: str | None, secret: bytes
-) -> Slice[Task]:
+) -> Slice[TaskView]:
     """Up to `limit` of the listing's tasks, in its order (as `get_all`),
     starting after the cursor `after` (from the first when None), with the cursor of the next
     slice (None at the end).
@@ -347,23 +390,33 @@ def _guard_concurrent_writes(session: Session, expected_version: int | None) -> 
         raise ConflictError("The task changed meanwhile; try again.") from None
 
 
-def _listing(owner_id: uuid.UUID, filters: TaskFilters) -> Select[Task]:
-    conditions: list[ColumnElement[bool]] = [Task.owner_id == owner_id]
+# Reads select rows of the table rather than mapped objects: a task that is only shown needs
+# no identity map, no change tracking and no ORM compilation of its statement.
+_TASKS = Task.__table__.c
+_OWNED_TASK = select(Task.__table__).where(
+    _TASKS.id == bindparam("id"), _TASKS.owner_id == bindparam("owner_id")
+)
+_USERS = User.__table__.c
+_USER_EXISTS = select(_USERS.id).where(_USERS.id == bindparam("id"))
+
+
+def _listing(owner_id: uuid.UUID, filters: TaskFilters) -> Select[Any]:
+    conditions: list[ColumnElement[bool]] = [_TASKS.owner_id == owner_id]
     if filters.statuses:
-        conditions.append(Task.status.in_(filters.statuses))
+        conditions.append(_TASKS.status.in_(filters.statuses))
     if filters.priority is not None:
-        conditions.append(Task.priority == filters.priority)
+        conditions.append(_TASKS.priority == filters.priority)
     if filters.tag is not None:
         conditions.append(task_has_tag(filters.tag))
     if filters.due_before is not None:
-        conditions.append(Task.due_date < filters.due_before)
+        conditions.append(_TASKS.due_date < filters.due_before)
     if filters.due_after is not None:
-        conditions.append(Task.due_date > filters.due_after)
+        conditions.append(_TASKS.due_date > filters.due_after)
     if filters.q:
         # ILIKE on PostgreSQL, lower() LIKE lower() on SQLite, with LIKE's wildcards escaped.
         # SQLite folds ASCII letters only: there a non-ASCII letter matches its own case alone.
-        conditions.append(Task.title.icontains(filters.q, autoescape=True))
-    return select(Task).where(*conditions)
+        conditions.append(_TASKS.title.icontains(filters.q, autoescape=True))
+    return select(Task.__table__).where(*conditions)
 
 
 def _scope(owner_id: uuid.UUID, filters: TaskFilters) -> str:
@@ -373,17 +426,17 @@ def _scope(owner_id: uuid.UUID, filters: TaskFilters) -> str:
 
 
 _SORT_COLUMNS = {
-    "created_at": Task.created_at,
-    "updated_at": Task.updated_at,
-    "due_date": Task.due_date,
-    "priority": Task.priority_rank,
-    "title": Task.title,
+    "created_at": _TASKS.created_at,
+    "updated_at": _TASKS.updated_at,
+    "due_date": _TASKS.due_date,
+    "priority": _TASKS.priority_rank,
+    "title": _TASKS.title,
 }
 
 _KEYSETS = {
     sort: Keyset(
         name=sort.value,
-        columns=(_SORT_COLUMNS[sort.value.removeprefix("-")], Task.id),
+        columns=(_SORT_COLUMNS[sort.value.removeprefix("-")], _TASKS.id),
         descending=sort.value.startswith("-"),
     )
     for sort in TaskSort

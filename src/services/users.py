@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import UnaryExpression, select
 from sqlalchemy import update as sql_update
@@ -22,7 +23,7 @@ from taskapi.services.patches import MergePatch
 from taskapi.services.throttle import client_bucket
 
 if TYPE_CHECKING:
-    from taskapi.services.auth import AuthPolicy
+    from taskapi.services.auth import AuthPolicy, Caller
 
 
 class UserSort(StrEnum):
@@ -91,7 +92,7 @@ def create(
     return user
 
 
-def get(*, session: Session, actor: User, user_id: str) -> User:
+def get(*, session: Session, actor: Caller, user_id: str) -> User:
     """The user with this public id, if `actor` may read it: themselves, or anyone for admins.
 
     Raises PermissionDeniedError for another user's id (whether it exists or not, so that users
@@ -113,20 +114,52 @@ def _find(*, session: Session, user_id: str) -> User:
     return user
 
 
+class UserView(Protocol):
+    """A user as replies show it, whether a mapped `User` or a row read without the ORM."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def age(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+# Listings are read as rows of the table, not as mapped objects: nothing in them is changed, so
+# the unit of work has nothing to track (and the password hash is never read).
+_USERS = User.__table__.c
+_USER_VIEW = select(
+    _USERS.id,
+    _USERS.email,
+    _USERS.name,
+    _USERS.age,
+    _USERS.role,
+    _USERS.created_at,
+    _USERS.updated_at,
+)
 _ORDERINGS: dict[UserSort, tuple[UnaryExpression[Any], ...]] = {
-    UserSort.CREATED_AT: (User.created_at.asc(), User.id.asc()),
-    UserSort.CREATED_AT_DESC: (User.created_at.desc(), User.id.desc()),
-    UserSort.EMAIL: (User.email.asc(), User.id.asc()),
-    UserSort.EMAIL_DESC: (User.email.desc(), User.id.desc()),
+    UserSort.CREATED_AT: (_USERS.created_at.asc(), _USERS.id.asc()),
+    UserSort.CREATED_AT_DESC: (_USERS.created_at.desc(), _USERS.id.desc()),
+    UserSort.EMAIL: (_USERS.email.asc(), _USERS.id.asc()),
+    UserSort.EMAIL_DESC: (_USERS.email.desc(), _USERS.id.desc()),
 }
 
 
-def get_all(*, session: Session, actor: User, page: PageRequest, sort: UserSort) -> Page[User]:
+def get_all(
+    *, session: Session, actor: Caller, page: PageRequest, sort: UserSort
+) -> Page[UserView]:
     """One page of users in `sort` order, ties broken by id so that pages never overlap.
     Admins only: raises PermissionDeniedError for anyone else."""
     _require_admin(actor)
-    query = select(User).order_by(*_ORDERINGS[sort])
-    return fetch_page(session=session, query=query, page=page)
+    return fetch_page(session=session, query=_USER_VIEW.order_by(*_ORDERINGS[sort]), page=page)
 
 
 def update(
@@ -169,7 +202,7 @@ def delete_own_account(
     audit.record("user.deleted", outcome="success", actor=str(user.id), client=client)
 
 
-def delete(*, session: Session, actor: User, user_id: str) -> None:
+def delete(*, session: Session, actor: Caller, user_id: str) -> None:
     """Delete another user and everything it owns (tasks, tokens): admins only (users delete
     their own account with `delete_own_account`, which asks for the password)."""
     _require_admin(actor)
@@ -200,7 +233,7 @@ def promote_to_admin(*, session: Session, email: str) -> User:
     return user
 
 
-def _require_admin(actor: User) -> None:
+def _require_admin(actor: Caller) -> None:
     if actor.role != Role.ADMIN:
         raise PermissionDeniedError("Only admins may do this.")
 

@@ -8,8 +8,10 @@ collaborators by naming keyword parameters, which this module supplies:
 - `session`: a session whose transaction commits when the handler returns and rolls back when
   it raises (the request owns the transaction; services never commit); for GET, HEAD and
   OPTIONS, a session that only reads (`Database.reading`);
-- `current_user`: the account the verified bearer token speaks for, loaded in that session
-  (and locked until it ends, when the unit of work writes);
+- `caller`: who the verified bearer token speaks for (`auth.Caller`: the account's id and
+  role), read in that session (and the account locked until it ends, when the unit of work
+  writes);
+- `current_user`: that account itself, for handlers that change or show it;
 - `access_claims`: that token's claims (its session id, for logout);
 - `auth`: the authentication policy (token issuer, throttle, limits, password hashing);
 - `client`: the client's address, for per-client limits;
@@ -65,7 +67,7 @@ class _Call:
     cursor_secret: bytes
     writes: bool
     headers: Headers = field(init=False)
-    _user: User | None = field(default=None, init=False)
+    _caller: auth.Caller | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.headers = Headers(scope=self.scope)
@@ -74,13 +76,17 @@ class _Call:
         assert self.session is not None, "asynchronous handlers get no session"
         return self.session
 
-    def current_user(self) -> User:
-        """The account the verified bearer token speaks for, loaded (once) in the session."""
-        if self._user is None:
-            self._user = auth.authenticate(
+    def caller(self) -> auth.Caller:
+        """Who the verified bearer token speaks for, authenticated (once) in the session."""
+        if self._caller is None:
+            self._caller = auth.authenticate(
                 session=self.unit_of_work(), claims=_claims(), for_writing=self.writes
             )
-        return self._user
+        return self._caller
+
+    def current_user(self) -> User:
+        """The caller's account, loaded in the session."""
+        return auth.account_of(session=self.unit_of_work(), caller=self.caller())
 
 
 def _claims() -> AccessClaims:
@@ -97,6 +103,7 @@ def _client(call: _Call) -> str:
 # Every name a handler may ask for, and where its value comes from: the one table.
 PROVIDERS: Mapping[str, Callable[[_Call], Any]] = {
     "session": _Call.unit_of_work,
+    "caller": _Call.caller,
     "current_user": _Call.current_user,
     "access_claims": lambda _call: _claims(),
     "auth": lambda call: call.policy,
@@ -111,7 +118,7 @@ PROVIDERS: Mapping[str, Callable[[_Call], Any]] = {
 }
 INJECTED = frozenset(PROVIDERS)
 # What needs the unit of work; an asynchronous handler may ask for anything else.
-_NEEDS_SESSION = frozenset({"session", "current_user"})
+_NEEDS_SESSION = frozenset({"session", "caller", "current_user"})
 
 
 def with_dependencies(
@@ -150,7 +157,7 @@ def with_dependencies(
                     return handler(*args, **kwargs)
                 return replayed(
                     session=session,
-                    owner_id=call.current_user().id,
+                    owner_id=call.caller().id,
                     operation=operation.operation_id,
                     key=key,
                     request_body=kwargs.get("body"),

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+from sqlalchemy import Engine, delete, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from taskapi.db import Database
 from taskapi.errors import AuthenticationError, StolenTokenError, TooManyRequestsError
 from taskapi.models import User
 from taskapi.services import auth, users
-from tests.utils.factories import DEFAULT_PASSWORD, create_user
+from taskapi.services.tokens import AccessClaims
+from tests.utils.factories import DEFAULT_PASSWORD, caller_of, create_user
 from tests.utils.policies import ISSUER, auth_policy
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -162,7 +167,9 @@ def test_logout_revokes_the_refresh_token(session: Session, policy: auth.AuthPol
     pair = log_in(session, policy, user)
 
     claims = ISSUER.read_access_token(pair.access_token)
-    auth.logout(session=session, user=user, claims=claims, refresh_token=pair.refresh_token)
+    auth.logout(
+        session=session, caller=caller_of(user), claims=claims, refresh_token=pair.refresh_token
+    )
 
     with pytest.raises(AuthenticationError):
         auth.refresh(session=session, policy=policy, refresh_token=pair.refresh_token, client="c")
@@ -196,6 +203,36 @@ def test_authenticate_refuses_tokens_of_deleted_users(
 
     with pytest.raises(AuthenticationError):
         auth.authenticate(session=session, claims=claims)
+
+
+@pytest.fixture
+def committed_claims(engine: Engine, policy: auth.AuthPolicy) -> Iterator[AccessClaims]:
+    """The claims of a live session of a user committed for real (row locks are taken on
+    rows other transactions can see), deleted at the end."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite writers take turns instead")
+    database = Database(engine)
+    with database.transaction() as session:
+        user = create_user(session)
+        claims = ISSUER.read_access_token(log_in(session, policy, user).access_token)
+    yield claims
+    with database.transaction() as session:
+        session.execute(delete(User).where(User.id == user.id))
+
+
+def test_writers_of_one_account_lock_it_against_deletion_not_against_each_other(
+    engine: Engine, committed_claims: AccessClaims
+) -> None:
+    database = Database(engine)
+    with database.transaction() as first:
+        auth.authenticate(session=first, claims=committed_claims, for_writing=True)
+        with database.transaction() as second:
+            second.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            auth.authenticate(session=second, claims=committed_claims, for_writing=True)
+        with engine.connect() as deleting:
+            deleting.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                deleting.execute(delete(User).where(User.id == uuid.UUID(committed_claims.user_id)))
 
 
 def _forge(claims: dict[str, object], *, key: str = ISSUER.secret, algorithm: str = "HS256") -> str:

@@ -141,7 +141,14 @@ def test_task_created_done_is_completed(session: Session, owner: User) -> None:
 def test_get_returns_the_owners_task(session: Session, owner: User) -> None:
     task = create_task(session, owner=owner)
 
-    assert tasks.get(session=session, owner_id=owner.id, task_id=str(task.id)) is task
+    found = tasks.get(session=session, owner_id=owner.id, task_id=str(task.id))
+
+    assert (found.id, found.owner_id, found.title, found.version) == (
+        task.id,
+        owner.id,
+        task.title,
+        1,
+    )
 
 
 @pytest.mark.parametrize("task_id", [str(uuid.uuid4()), "not-a-uuid", "", "1"])
@@ -408,7 +415,8 @@ def test_delete_with_a_stale_version_keeps_the_task(session: Session, owner: Use
 
     with pytest.raises(PreconditionFailedError):
         tasks.delete(session=session, owner_id=owner.id, task_id=str(task.id), expected_version=1)
-    assert tasks.get(session=session, owner_id=owner.id, task_id=str(task.id)) is task
+    kept = tasks.get(session=session, owner_id=owner.id, task_id=str(task.id))
+    assert (kept.title, kept.version) == ("Changed", task.version)
 
 
 # --- filters ----------------------------------------------------------------------------------

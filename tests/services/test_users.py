@@ -10,7 +10,7 @@ from taskapi.models import User
 from taskapi.services import users
 from taskapi.services.auth import AuthPolicy
 from taskapi.services.pagination import PageRequest
-from tests.utils.factories import DEFAULT_PASSWORD, create_user
+from tests.utils.factories import DEFAULT_PASSWORD, caller_of, create_user
 from tests.utils.policies import auth_policy
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -62,20 +62,20 @@ def admin(session: Session) -> User:
 def test_admin_gets_any_user_by_public_id(session: Session, admin: User) -> None:
     user = create_user(session)
 
-    assert users.get(session=session, actor=admin, user_id=str(user.id)) is user
+    assert users.get(session=session, actor=caller_of(admin), user_id=str(user.id)) is user
 
 
 def test_user_gets_themselves(session: Session) -> None:
     user = create_user(session)
 
-    assert users.get(session=session, actor=user, user_id=str(user.id)) is user
+    assert users.get(session=session, actor=caller_of(user), user_id=str(user.id)) is user
 
 
 def test_user_may_not_get_another_user(session: Session) -> None:
     alice, bob = create_user(session), create_user(session)
 
     with pytest.raises(PermissionDeniedError):
-        users.get(session=session, actor=alice, user_id=str(bob.id))
+        users.get(session=session, actor=caller_of(alice), user_id=str(bob.id))
 
 
 @pytest.mark.parametrize("user_id", [str(uuid.uuid4()), "not-a-uuid", "", "1"])
@@ -83,14 +83,14 @@ def test_get_unknown_or_malformed_id_is_not_found(
     session: Session, admin: User, user_id: str
 ) -> None:
     with pytest.raises(NotFoundError):
-        users.get(session=session, actor=admin, user_id=user_id)
+        users.get(session=session, actor=caller_of(admin), user_id=user_id)
 
 
 def test_only_admins_list_users(session: Session) -> None:
     with pytest.raises(PermissionDeniedError):
         users.get_all(
             session=session,
-            actor=create_user(session),
+            actor=caller_of(create_user(session)),
             page=PageRequest(page=1, limit=10),
             sort=users.UserSort.EMAIL,
         )
@@ -155,7 +155,7 @@ def test_user_deletes_themselves_with_their_password_but_not_others(
     alice, bob = create_user(session), create_user(session)
 
     with pytest.raises(PermissionDeniedError):
-        users.delete(session=session, actor=alice, user_id=str(bob.id))
+        users.delete(session=session, actor=caller_of(alice), user_id=str(bob.id))
     with pytest.raises(InvalidFieldError):
         users.delete_own_account(
             session=session, policy=policy, user=alice, current_password="wrong", client=CLIENT
@@ -182,7 +182,7 @@ def test_get_all_pages_in_sort_order_without_overlap(session: Session, admin: Us
     for number in (1, 2, 3):
         page = users.get_all(
             session=session,
-            actor=admin,
+            actor=caller_of(admin),
             page=PageRequest(page=number, limit=3),
             sort=users.UserSort.EMAIL,
         )
@@ -202,7 +202,7 @@ def test_get_all_descending_creation_breaks_ties_by_id(session: Session, admin: 
 
     page = users.get_all(
         session=session,
-        actor=admin,
+        actor=caller_of(admin),
         page=PageRequest(page=1, limit=10),
         sort=users.UserSort.CREATED_AT_DESC,
     )
@@ -213,7 +213,10 @@ def test_get_all_descending_creation_breaks_ties_by_id(session: Session, admin: 
 
 def test_page_past_the_end_is_empty_but_counts_everything(session: Session, admin: User) -> None:
     page = users.get_all(
-        session=session, actor=admin, page=PageRequest(page=5, limit=10), sort=users.UserSort.EMAIL
+        session=session,
+        actor=caller_of(admin),
+        page=PageRequest(page=5, limit=10),
+        sort=users.UserSort.EMAIL,
     )
 
     assert list(page.items) == []

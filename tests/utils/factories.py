@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from taskapi.models import Task, User
 from taskapi.services import tasks, users
+from taskapi.services.auth import Caller
 from tests.utils.policies import PASSWORDS
 
 _sequence = itertools.count(1)
@@ -32,6 +33,11 @@ def user_payload(**overrides: Any) -> dict[str, Any]:
 def create_user(session: Session, **overrides: Any) -> User:
     user_in = users.UserCreate(**user_payload(**overrides))
     return users.create(session=session, passwords=PASSWORDS, user_in=user_in)
+
+
+def caller_of(user: User) -> Caller:
+    """Who a token of `user` speaks for, as requests see it (`auth.authenticate`)."""
+    return Caller(user.id, user.role)
 
 
 def register_user(client: TestClient, **overrides: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -82,6 +83,25 @@ def _first_slice(session: Session, owner: User, **kw: Any) -> tasks.Slice[Task]:
 
 
 # --- create, get ------------------------------------------------------------------------------
+
+
+def test_create_answers_the_task_exactly_as_a_later_read_finds_it(
+    session: Session, owner: User
+) -> None:
+    task_in = tasks.TaskCreate(
+        title=" Ship it ",
+        status="done",
+        priority="urgent",
+        tags=["a", "b"],
+        description="Notes",
+        due_date=date(2026, 12, 31),
+    )
+
+    created = tasks.create(session=session, owner_id=owner.id, task_in=task_in)
+    read = tasks.get(session=session, owner_id=owner.id, task_id=str(created.id))
+
+    assert created.completed_at is not None
+    assert {field: getattr(read, field) for field in asdict(created)} == asdict(created)
 
 
 def test_create_stores_a_trimmed_title_and_the_defaults(session: Session, owner: User) -> None:

@@ -48,8 +48,12 @@ def register_user(client: TestClient, **overrides: Any) -> dict[str, Any]:
 
 
 def create_task(session: Session, *, owner: User, **overrides: Any) -> Task:
+    """A task made by `tasks.create`, as stored, mapped (tests change it through the ORM)."""
     fields: dict[str, Any] = {"title": f"Task {next(_sequence)}", **overrides}
-    return tasks.create(session=session, owner_id=owner.id, task_in=tasks.TaskCreate(**fields))
+    created = tasks.create(session=session, owner_id=owner.id, task_in=tasks.TaskCreate(**fields))
+    stored = session.get(Task, created.id)
+    assert stored is not None
+    return stored
 
 
 def bearer(access_token: str) -> dict[str, str]:

@@ -18,14 +18,15 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, and_, false, literal, or_, tuple_
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, false, or_, tuple_
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.elements import BindParameter, KeyedColumnElement
 
 from taskapi.errors import InvalidCursorError
 
@@ -54,9 +55,15 @@ class Keyset:
     def order_by(self) -> list[ColumnElement[Any]]:
         return [_ordered(column, descending=self.descending) for column in self.columns]
 
-    def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
-        """The rows strictly after the row whose key is `values`, in this order."""
-        return _after(self.columns, values, descending=self.descending)
+    def after(self, nulls: tuple[bool, ...]) -> ColumnElement[bool]:
+        """The rows strictly after the row whose key is given, in this order: each value is
+        the bound parameter `after_<i>`, except those `nulls` says are NULL (which change the
+        statement's shape)."""
+        bound = [
+            None if null else bindparam(f"after_{i}", type_=column.type)
+            for i, (column, null) in enumerate(zip(self.columns, nulls, strict=True))
+        ]
+        return _after(self.columns, bound, descending=self.descending)
 
     def values_of(self, item: object) -> list[Any]:
         return [getattr(item, column.key) for column in self.columns]
@@ -78,30 +85,54 @@ def fetch_slice(
     after: str | None,
     secret: bytes,
     scope: str,
+    params: Mapping[str, Any] | None = None,
 ) -> Slice[Row[Any]]:
     """Up to `limit` rows of `query` in `keyset` order, starting after the cursor `after`
     (from the first row when None), as rows of the unit of work's connection.
 
-    `query` must select the keyset's columns, among others, and be unordered. `scope` names
+    `query` (run with its bound `params`) must select the keyset's columns, among others, and
+    be unordered. `scope` names
     the listing (owner, filters), so that a cursor only works for the listing that issued it.
     Raises InvalidCursorError for a cursor that was altered, signed with another secret, or
     issued for another listing.
     """
     scope = f"{scope}\x00{keyset.name}"
+    arguments = {**(params or {}), "slice_limit": limit + 1}
+    nulls = None
     if after is not None:
         values = decode_cursor(cursor=after, secret=secret, scope=scope)
         if len(values) != len(keyset.columns):
             raise InvalidCursorError(_INVALID)
-        query = query.where(keyset.after(values))
+        nulls = tuple(value is None for value in values)
+        arguments.update((f"after_{i}", v) for i, v in enumerate(values) if v is not None)
     # One row more than asked for says whether another slice follows, without a COUNT.
-    ordered = query.order_by(*keyset.order_by()).limit(limit + 1)
-    rows = session.connection().execute(ordered).all()
+    rows = session.connection().execute(_sliced(query, keyset, nulls), arguments).all()
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         values = keyset.values_of(items[-1])
         next_cursor = encode_cursor(values=values, secret=secret, scope=scope)
     return Slice(items=items, next_cursor=next_cursor)
+
+
+def _sliced(query: Select[Any], keyset: Keyset, nulls: tuple[bool, ...] | None) -> Select[Any]:
+    """`query` in `keyset` order, after a cursor whose NULL values are `nulls` (from the first
+    row when None), its values and limit bound parameters: made once per query and shape, as
+    `pagination` pages a query once."""
+    shapes = _SLICES.setdefault(query, {})
+    shape = (keyset.name, nulls)
+    sliced = shapes.get(shape)
+    if sliced is None:
+        after = query if nulls is None else query.where(keyset.after(nulls))
+        sliced = after.order_by(*keyset.order_by()).limit(bindparam("slice_limit"))
+        shapes[shape] = sliced
+    return sliced
+
+
+# At most (sorts x 2^key columns) shapes per query, kept as long as the query is.
+_SLICES: weakref.WeakKeyDictionary[
+    Select[Any], dict[tuple[str, tuple[bool, ...] | None], Select[Any]]
+] = weakref.WeakKeyDictionary()
 
 
 def encode_cursor(*, values: Sequence[Any], secret: bytes, scope: str) -> str:
@@ -189,17 +220,19 @@ def _ordered(column: KeyedColumnElement[Any], *, descending: bool) -> ColumnElem
 
 
 def _after(
-    columns: Sequence[KeyedColumnElement[Any]], values: Sequence[Any], *, descending: bool
+    columns: Sequence[KeyedColumnElement[Any]],
+    values: Sequence[BindParameter[Any] | None],
+    *,
+    descending: bool,
 ) -> ColumnElement[bool]:
-    if not any(_nullable(column) for column in columns) and None not in values:
+    bound = [value for value in values if value is not None]
+    if not any(_nullable(column) for column in columns) and len(bound) == len(values):
         # A row-value comparison lets both databases seek in the index to the slice's start.
         if len(columns) > 1:
             left: ColumnElement[Any] = tuple_(*columns)
-            right: ColumnElement[Any] = tuple_(
-                *(literal(v, c.type) for c, v in zip(columns, values, strict=True))
-            )
+            right: ColumnElement[Any] = tuple_(*bound)
         else:
-            left, right = columns[0], literal(values[0], columns[0].type)
+            left, right = columns[0], bound[0]
         result: ColumnElement[bool] = left < right if descending else left > right
         return result
     first, value = columns[0], values[0]
@@ -212,7 +245,7 @@ def _after(
 
 
 def _beyond(
-    column: KeyedColumnElement[Any], value: Any, *, descending: bool
+    column: KeyedColumnElement[Any], value: BindParameter[Any] | None, *, descending: bool
 ) -> ColumnElement[bool]:
     """The rows whose `column` comes strictly after `value`, NULL being the largest value."""
     if value is None:

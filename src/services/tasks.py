@@ -311,10 +311,10 @@ def get_all(*, session: Session, listing: TaskListing, page: PageRequest) -> Pag
     the end of time), on SQLite and PostgreSQL alike.
     """
     owner_id, filters = listing.owner_id, listing.filters
-    query = _listing(owner_id, filters).order_by(*_KEYSETS[listing.sort].order_by())
+    query, params = _listing(owner_id, filters, order=_KEYSETS[listing.sort])
     # Every task of the owner is listed: their kept count is the total (no COUNT needed).
     total = task_counts.get(session=session, owner_id=owner_id) if filters.select_all else None
-    return fetch_page(session=session, query=query, page=page, total=total)
+    return fetch_page(session=session, query=query, page=page, total=total, params=params)
 
 
 def get_all_after(
@@ -328,9 +328,11 @@ def get_all_after(
     key changes moves with it. Raises InvalidCursorError for a cursor that was altered, signed
     with another secret, or issued for another owner, filter or sort.
     """
+    query, params = _listing(listing.owner_id, listing.filters)
     return fetch_slice(
         session=session,
-        query=_listing(listing.owner_id, listing.filters),
+        query=query,
+        params=params,
         keyset=_KEYSETS[listing.sort],
         limit=limit,
         after=after,
@@ -441,7 +443,16 @@ _USERS = User.__table__.c
 _USER_EXISTS = select(_USERS.id).where(_USERS.id == bindparam("id"))
 
 
-def _listing(owner_id: uuid.UUID, filters: TaskFilters) -> Select[Any]:
+def _listing(
+    owner_id: uuid.UUID, filters: TaskFilters, *, order: Keyset | None = None
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The listing's statement, in `order` when given, and the values of its bound parameters.
+
+    Unfiltered, it is one statement per order, made once, with the owner a bound parameter:
+    building a statement and its cache key cost more than running it on an owner's first
+    page. A filtered listing is built for its request, its values in it."""
+    if filters.select_all:
+        return _ALL_OF_OWNER[order.name if order else None], {"owner_id": owner_id}
     conditions: list[ColumnElement[bool]] = [_TASKS.owner_id == owner_id]
     if filters.statuses:
         conditions.append(_TASKS.status.in_(filters.statuses))
@@ -457,7 +468,8 @@ def _listing(owner_id: uuid.UUID, filters: TaskFilters) -> Select[Any]:
         # ILIKE on PostgreSQL, lower() LIKE lower() on SQLite, with LIKE's wildcards escaped.
         # SQLite folds ASCII letters only: there a non-ASCII letter matches its own case alone.
         conditions.append(_TASKS.title.icontains(filters.q, autoescape=True))
-    return select(Task.__table__).where(*conditions)
+    query = select(Task.__table__).where(*conditions)
+    return (query.order_by(*order.order_by()) if order else query), {}
 
 
 def _scope(owner_id: uuid.UUID, filters: TaskFilters) -> str:
@@ -481,4 +493,10 @@ _KEYSETS = {
         descending=sort.value.startswith("-"),
     )
     for sort in TaskSort
+}
+
+_OWNED = select(Task.__table__).where(_TASKS.owner_id == bindparam("owner_id"))
+_ALL_OF_OWNER: dict[str | None, Select[Any]] = {
+    None: _OWNED,
+    **{keyset.name: _OWNED.order_by(*keyset.order_by()) for keyset in _KEYSETS.values()},
 }

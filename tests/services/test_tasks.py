@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from taskapi.errors import (
     PreconditionFailedError,
 )
 from taskapi.models import PRIORITY_RANKS, Task, TaskCount, User
-from taskapi.services import task_counts, tasks
+from taskapi.services import cursors, pagination, task_counts, tasks
 from taskapi.services.pagination import PageRequest
 from taskapi.services.tasks import TaskFilters, TaskListing, TaskSort
 from tests.utils.factories import create_task, create_user
@@ -48,6 +49,23 @@ def _listed(session: Session, owner: User, filters: TaskFilters = EVERYTHING, **
         page=PageRequest(page=1, limit=100),
     )
     return list(page.items)
+
+
+def test_listings_built_for_one_request_leave_no_statement_behind(
+    session: Session, owner: User
+) -> None:
+    create_task(session, owner=owner, title="Alpha")
+    gc.collect()
+    kept = len(pagination._PAGED), len(cursors._SLICES)
+
+    for n in range(50):
+        filters = replace(EVERYTHING, q=f"alpha {n}")
+        _listed(session, owner, filters)
+        listing = TaskListing(owner_id=owner.id, filters=filters, sort=TaskSort.CREATED_AT)
+        tasks.get_all_after(session=session, listing=listing, limit=1, after=None, secret=SECRET)
+    gc.collect()
+
+    assert (len(pagination._PAGED), len(cursors._SLICES)) == kept
 
 
 def _walk(session: Session, owner: User, sort: TaskSort, limit: int) -> list[Task]:

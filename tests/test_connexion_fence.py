@@ -169,22 +169,18 @@ def fingerprint(target: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-@pytest.mark.parametrize("target", FENCE)
-def test_connexion_internal_is_as_taskapi_web_expects(target: str) -> None:
-    expected, dependant = FENCE[target]
+@pytest.mark.parametrize(
+    ("target", "package", "fence"),
+    [(target, "connexion", FENCE) for target in FENCE]
+    + [(target, "starlette", STARLETTE_FENCE) for target in STARLETTE_FENCE],
+)
+def test_internal_is_as_taskapi_web_expects(
+    target: str, package: str, fence: dict[str, tuple[str, str]]
+) -> None:
+    expected, dependant = fence[target]
 
     assert fingerprint(target) == expected, (
-        f"{target} changed in connexion {version('connexion')}: re-read it against"
-        f" taskapi.web.{dependant}, then update its fingerprint in {Path(__file__).name}"
-    )
-
-
-@pytest.mark.parametrize("target", STARLETTE_FENCE)
-def test_starlette_internal_is_as_taskapi_web_expects(target: str) -> None:
-    expected, dependant = STARLETTE_FENCE[target]
-
-    assert fingerprint(target) == expected, (
-        f"{target} changed in starlette {version('starlette')}: re-read it against"
+        f"{target} changed in {package} {version(package)}: re-read it against"
         f" taskapi.web.{dependant}, then update its fingerprint in {Path(__file__).name}"
     )
 

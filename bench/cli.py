@@ -40,8 +40,9 @@ def _setup(args: argparse.Namespace, size: int) -> Setup:
 
 
 def _cpus(args: argparse.Namespace) -> tuple[str | None, str | None]:
-    """(server CPUs, wrk CPUs): 0 and 1 when pinning makes sense."""
-    if args.no_pin or (os.cpu_count() or 1) < 2:  # noqa: PLR2004
+    """(server CPUs, wrk CPUs): 0 and 1 when pinning makes sense: one worker per service (two
+    workers pinned to one CPU would be measured at one core's worth)."""
+    if args.no_pin or args.workers > 1 or (os.cpu_count() or 1) < 2:  # noqa: PLR2004
         return None, None
     return "0", "1"
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from taskapi.services import tasks
+from taskapi.services import task_listings, tasks
 from taskapi.services.auth import Caller
 from taskapi.services.pagination import PageRequest
 from taskapi.web.conditional import etag, expected_version, still_fresh
@@ -100,15 +100,15 @@ def list_tasks(
         raise RequestValidationError([FieldError("/query/cursor", "cannot be combined with page")])
     criteria: dict[str, Any] = {"status": status, "priority": priority, "tag": tag, "q": q}
     criteria |= {"due_before": due_before, "due_after": due_after, "owner_id": owner_id}
-    listing = tasks.listing(session=session, actor=caller, sort=sort, **criteria)
+    listing = task_listings.listing(session=session, actor=caller, sort=sort, **criteria)
     # Links repeat every criterion given, so following them walks the same listing.
     query = {name: value for name, value in {**criteria, "sort": sort}.items() if value is not None}
     if cursor is None:
         numbered = PageRequest(page=page or 1, limit=limit)
-        found = tasks.get_all(session=session, listing=listing, page=numbered)
+        found = task_listings.get_all(session=session, listing=listing, page=numbered)
         return page_reply(found, path=request_path, query=query, shape=task_resource)
     after = cursor or None  # an empty cursor starts the walk
-    sliced = tasks.get_all_after(
+    sliced = task_listings.get_all_after(
         session=session, listing=listing, limit=limit, after=after, secret=cursor_secret
     )
     return slice_reply(

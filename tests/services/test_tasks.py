@@ -21,9 +21,9 @@ from taskapi.errors import (
     PreconditionFailedError,
 )
 from taskapi.models import PRIORITY_RANKS, Task, TaskCount, User
-from taskapi.services import cursors, pagination, task_counts, tasks
+from taskapi.services import cursors, pagination, task_counts, task_listings, tasks
 from taskapi.services.pagination import PageRequest
-from taskapi.services.tasks import TaskFilters, TaskListing, TaskSort
+from taskapi.services.task_listings import TaskFilters, TaskListing, TaskSort
 from tests.utils.factories import create_task, create_user
 
 SECRET = b"a test secret, not the real one"
@@ -43,7 +43,7 @@ def stranger(session: Session) -> User:
 
 def _listed(session: Session, owner: User, filters: TaskFilters = EVERYTHING, **kw: Any) -> list:
     sort = kw.get("sort", TaskSort.CREATED_AT)
-    page = tasks.get_all(
+    page = task_listings.get_all(
         session=session,
         listing=TaskListing(owner_id=owner.id, filters=filters, sort=sort),
         page=PageRequest(page=1, limit=100),
@@ -62,7 +62,9 @@ def test_listings_built_for_one_request_leave_no_statement_behind(
         filters = replace(EVERYTHING, q=f"alpha {n}")
         _listed(session, owner, filters)
         listing = TaskListing(owner_id=owner.id, filters=filters, sort=TaskSort.CREATED_AT)
-        tasks.get_all_after(session=session, listing=listing, limit=1, after=None, secret=SECRET)
+        task_listings.get_all_after(
+            session=session, listing=listing, limit=1, after=None, secret=SECRET
+        )
     gc.collect()
 
     assert (len(pagination._PAGED), len(cursors._SLICES)) == kept
@@ -73,7 +75,7 @@ def _walk(session: Session, owner: User, sort: TaskSort, limit: int) -> list[Tas
     seen: list[Task] = []
     cursor = None
     while True:
-        piece = tasks.get_all_after(
+        piece = task_listings.get_all_after(
             session=session,
             listing=TaskListing(owner_id=owner.id, filters=EVERYTHING, sort=sort),
             limit=limit,
@@ -97,7 +99,7 @@ def _first_slice(session: Session, owner: User, **kw: Any) -> tasks.Slice[Task]:
         **kw,
     }
     listing = TaskListing(**{name: arguments.pop(name) for name in ("owner_id", "filters", "sort")})
-    return tasks.get_all_after(session=session, listing=listing, **arguments)
+    return task_listings.get_all_after(session=session, listing=listing, **arguments)
 
 
 # --- create, get ------------------------------------------------------------------------------
@@ -279,12 +281,12 @@ def test_unfiltered_page_total_is_the_kept_count_and_filtered_ones_are_counted(
     # Were the kept count wrong, the unfiltered total would show it; the filtered one never.
     task_counts.adjust(session=session, owner_id=owner.id, by=39)
     page = PageRequest(page=1, limit=1)
-    everything = tasks.get_all(
+    everything = task_listings.get_all(
         session=session,
         listing=TaskListing(owner_id=owner.id, filters=EVERYTHING, sort=TaskSort.CREATED_AT),
         page=page,
     )
-    done = tasks.get_all(
+    done = task_listings.get_all(
         session=session,
         listing=TaskListing(
             owner_id=owner.id, filters=TaskFilters(statuses=["done"]), sort=TaskSort.CREATED_AT
@@ -617,7 +619,7 @@ def test_numbered_pages_cover_every_task_once(
 
     seen = []
     for number in (1, 2, 3):
-        page = tasks.get_all(
+        page = task_listings.get_all(
             session=session,
             listing=TaskListing(owner_id=owner.id, filters=EVERYTHING, sort=sort),
             page=PageRequest(page=number, limit=3),

@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, cast
 
@@ -105,24 +105,26 @@ def create(*, session: Session, owner_id: uuid.UUID, task_in: TaskCreate) -> Tas
     """
     status, priority = _known_status(task_in.status), _known_priority(task_in.priority)
     now = utc_now()
-    task = NewTask(
-        id=new_id(),
-        owner_id=owner_id,
-        title=_clean_title(task_in.title),
-        description=task_in.description,
-        status=status,
-        priority=priority,
-        priority_rank=PRIORITY_RANKS[priority],
-        due_date=task_in.due_date,
-        tags=_clean_tags(task_in.tags),
-        created_at=now,
-        updated_at=now,
-        completed_at=now if status == TaskStatus.DONE else None,
-        version=1,
-    )
-    session.execute(_INSERT_TASK, asdict(task))
+    # The row's values, handed as they are to the INSERT and the answer (`asdict` would copy
+    # each of them deeply).
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "owner_id": owner_id,
+        "title": _clean_title(task_in.title),
+        "description": task_in.description,
+        "status": status,
+        "priority": priority,
+        "priority_rank": PRIORITY_RANKS[priority],
+        "due_date": task_in.due_date,
+        "tags": _clean_tags(task_in.tags),
+        "created_at": now,
+        "updated_at": now,
+        "completed_at": now if status == TaskStatus.DONE else None,
+        "version": 1,
+    }
+    session.execute(_INSERT_TASK, values)
     task_counts.adjust(session=session, owner_id=owner_id, by=1)
-    return task
+    return NewTask(**values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ class TokenPair:
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who a verified access token speaks for: what requests need of the account to decide
-    what it may do. Handlers that change or show the account itself load it (`current_user`)."""
+    what it may do. Handlers that change or show the account itself load it (`account`)."""
 
     id: uuid.UUID
     role: str
@@ -196,13 +196,35 @@ def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = 
     return Caller(found.id, found.role)
 
 
-def account_of(*, session: Session, caller: Caller) -> User:
-    """The caller's account, to change or show it. Raises AuthenticationError when it is gone
-    (deleted since `authenticate`, in a unit of work that reads without a transaction)."""
-    user = session.get(User, caller.id)
+def account(*, session: Session, claims: AccessClaims, for_writing: bool = False) -> User:
+    """The account a verified access token speaks for, mapped, to show or change it: the
+    checks of `authenticate`, in one query that loads the account.
+
+    `for_writing` locks the row FOR NO KEY UPDATE (PostgreSQL), the lock a change of the account
+    takes: two changes of one account (a password change and a deletion) take turns, and the one
+    that waited finds the token its request carries revoked (401) instead of acting on an
+    account changed under it."""
+    try:
+        user_id = uuid.UUID(claims.user_id)
+    except ValueError:
+        raise AuthenticationError("The token has been revoked.") from None
+    user = session.scalar(
+        _ACCOUNT_OF_LIVE_SESSION_FOR_WRITING if for_writing else _ACCOUNT_OF_LIVE_SESSION,
+        {"user_id": user_id, "version": claims.token_version, "session_id": claims.session_id},
+    )
     if user is None:
         raise AuthenticationError("The token has been revoked.")
     return user
+
+
+_ACCOUNT_OF_LIVE_SESSION = select(User).where(
+    User.id == bindparam("user_id"),
+    User.token_version == bindparam("version"),
+    exists().where(
+        RefreshToken.family_id == bindparam("session_id"), RefreshToken.revoked_at.is_(None)
+    ),
+)
+_ACCOUNT_OF_LIVE_SESSION_FOR_WRITING = _ACCOUNT_OF_LIVE_SESSION.with_for_update(key_share=True)
 
 
 def _locked_user(session: Session, user_id: uuid.UUID) -> User | None:

@@ -68,6 +68,7 @@ class _Call:
     writes: bool
     headers: Headers = field(init=False)
     _caller: auth.Caller | None = field(default=None, init=False)
+    _user: User | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.headers = Headers(scope=self.scope)
@@ -85,8 +86,13 @@ class _Call:
         return self._caller
 
     def current_user(self) -> User:
-        """The caller's account, loaded in the session."""
-        return auth.account_of(session=self.unit_of_work(), caller=self.caller())
+        """The caller's account, loaded (once) in the session, locked when the unit of work
+        writes (`auth.account`)."""
+        if self._user is None:
+            self._user = auth.account(
+                session=self.unit_of_work(), claims=_claims(), for_writing=self.writes
+            )
+        return self._user
 
 
 def _claims() -> AccessClaims:

@@ -235,6 +235,29 @@ def test_writers_of_one_account_lock_it_against_deletion_not_against_each_other(
                 deleting.execute(delete(User).where(User.id == uuid.UUID(committed_claims.user_id)))
 
 
+def test_changes_of_one_account_take_turns_and_the_later_finds_its_token_revoked(
+    engine: Engine, committed_claims: AccessClaims
+) -> None:
+    database = Database(engine)
+    with database.transaction() as first:
+        account = auth.account(session=first, claims=committed_claims, for_writing=True)
+        with pytest.raises(OperationalError, match="lock timeout"):
+            _change_account(database, committed_claims, lock_timeout_ms=200)
+        account.token_version += 1  # as a password change does
+
+    with pytest.raises(AuthenticationError):
+        _change_account(database, committed_claims)
+
+
+def _change_account(
+    database: Database, claims: AccessClaims, *, lock_timeout_ms: int | None = None
+) -> None:
+    with database.transaction() as session:
+        if lock_timeout_ms is not None:
+            session.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout_ms}ms'"))
+        auth.account(session=session, claims=claims, for_writing=True)
+
+
 def _forge(claims: dict[str, object], *, key: str = ISSUER.secret, algorithm: str = "HS256") -> str:
     return jwt.encode(claims, key, algorithm=algorithm)
 

@@ -53,10 +53,10 @@ class ReadingSession(Session):
     writes, is a bug to be told about, not a change to commit statement by statement.
 
     It is bound to a connection that `Database.reading` has opened, and hands that connection
-    straight to statements that need no unit of work (`session.connection().execute(...)`):
-    most reads then never make the session set up transaction bookkeeping of its own. ORM
-    reads join the connection's transaction as usual, and leave it to `Database.reading` to
-    end."""
+    straight to statements that need no unit of work (`session.connection().execute(...)`,
+    `rows`, `first_row`): most reads then never make the session set up transaction
+    bookkeeping of its own. ORM reads join the connection's transaction as usual, and leave
+    it to `Database.reading` to end."""
 
     def __init__(self, connection: Connection) -> None:
         super().__init__(
@@ -363,5 +363,9 @@ def _use_sqlite_properly(engine: Engine) -> None:
         # Every reading unit of work begins here, so straight to the driver, without the
         # execution context and result SQLAlchemy builds around a statement: a deferred BEGIN
         # takes no lock, so it never waits and has no lock error to translate. (Nor is it a
-        # span when tracing is on.)
-        connection.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
+        # span when tracing is on.) A read run straight on the driver may have begun it
+        # already (`taskapi.reads`).
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        if not driver.in_transaction:
+            driver.execute("BEGIN")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from taskapi.errors import AuthenticationError, StolenTokenError
 from taskapi.models import RefreshToken, User
+from taskapi.reads import first_row
 from taskapi.services import audit
 from taskapi.services.credential_throttle import CredentialThrottle
 from taskapi.services.passwords import Passwords
@@ -183,13 +184,10 @@ def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = 
         user_id = uuid.UUID(claims.user_id)
     except ValueError:
         raise AuthenticationError("The token has been revoked.") from None
-    found = (
-        session.connection()
-        .execute(
-            _CALLER_OF_LIVE_SESSION_FOR_WRITING if for_writing else _CALLER_OF_LIVE_SESSION,
-            {"user_id": user_id, "version": claims.token_version, "session_id": claims.session_id},
-        )
-        .first()
+    found = first_row(
+        session,
+        _CALLER_OF_LIVE_SESSION_FOR_WRITING if for_writing else _CALLER_OF_LIVE_SESSION,
+        {"user_id": user_id, "version": claims.token_version, "session_id": claims.session_id},
     )
     if found is None:
         raise AuthenticationError("The token has been revoked.")

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter, KeyedColumnElement
 
 from taskapi.errors import InvalidCursorError
+from taskapi.reads import rows
 
 # Covariant: a slice of rows is a slice of any shape those rows have (`tasks.TaskView`).
 Item_co = TypeVar("Item_co", covariant=True)
@@ -106,10 +107,10 @@ def fetch_slice(
         nulls = tuple(value is None for value in values)
         arguments.update((f"after_{i}", v) for i, v in enumerate(values) if v is not None)
     # One row more than asked for says whether another slice follows, without a COUNT.
-    rows = session.connection().execute(_sliced(query, keyset, nulls), arguments).all()
-    items = rows[:limit]
+    found = rows(session, _sliced(query, keyset, nulls), arguments)
+    items = found[:limit]
     next_cursor = None
-    if len(rows) > limit:
+    if len(found) > limit:
         values = keyset.values_of(items[-1])
         next_cursor = encode_cursor(values=values, secret=secret, scope=scope)
     return Slice(items=items, next_cursor=next_cursor)

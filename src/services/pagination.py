@@ -10,6 +10,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from taskapi.reads import rows
+
 # Covariant: a page of rows is a page of any shape those rows have (`tasks.TaskView`).
 Item_co = TypeVar("Item_co", covariant=True)
 
@@ -63,7 +65,7 @@ def fetch_page(
             bindparam("page_offset")
         )
     arguments = {**params, "page_limit": page.limit, "page_offset": page.offset}
-    items = connection.execute(paged, arguments).all()
+    items = rows(session, paged, arguments)
     return Page(items=items, page=page.page, limit=page.limit, total=total or 0)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
 from taskapi.models import TaskCount
+from taskapi.reads import first_row
 
 SHARES = 16
 
@@ -61,5 +62,6 @@ _TOTAL = select(func.sum(_COUNTS.count)).where(_COUNTS.owner_id == bindparam("ow
 
 def get(*, session: Session, owner_id: uuid.UUID) -> int:
     """How many tasks the owner has, as last flushed."""
-    total: int | None = session.connection().scalar(_TOTAL, {"owner_id": owner_id})
+    found = first_row(session, _TOTAL, {"owner_id": owner_id})
+    total: int | None = found[0] if found else None
     return total or 0

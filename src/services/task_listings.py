@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from taskapi.errors import NotFoundError, PermissionDeniedError
 from taskapi.models import Role, Task, User, task_has_tag
+from taskapi.reads import first_row
 from taskapi.services import task_counts
 from taskapi.services.auth import Caller
 from taskapi.services.cursors import Keyset, Slice, fetch_slice
@@ -111,7 +112,7 @@ def listing_owner(*, session: Session, actor: Caller, owner_id: str | None) -> u
         key = uuid.UUID(owner_id)
     except ValueError:
         raise NotFoundError("No user has this id.") from None
-    if session.connection().execute(_USER_EXISTS, {"id": key}).first() is None:
+    if first_row(session, _USER_EXISTS, {"id": key}) is None:
         raise NotFoundError("No user has this id.")
     return key
 

@@ -31,6 +31,7 @@ from taskapi.models import (
     TaskStatus,
 )
 from taskapi.models.base import new_id, utc_now
+from taskapi.reads import first_row
 from taskapi.services import task_counts
 from taskapi.services.patches import MergePatch
 
@@ -150,7 +151,7 @@ def get(*, session: Session, owner_id: uuid.UUID, task_id: str) -> TaskView:
     """The owner's task with this public id, as last flushed. Raises NotFoundError, alike,
     for an unknown or malformed id and for another owner's task."""
     key = {"id": _task_key(task_id), "owner_id": owner_id}
-    found = session.connection().execute(_OWNED_TASK, key).first()
+    found: TaskView | None = first_row(session, _OWNED_TASK, key)
     if found is None:
         raise NotFoundError("No task has this id.")
     return found

@@ -1,0 +1,237 @@
+"""The services' hot reads (`taskapi.reads`): straight on SQLite's driver from a statement's
+second run in a reading unit of work, through Core everywhere else, with the same rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Date,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    event,
+    func,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from taskapi import reads
+from taskapi.db import Database
+from taskapi.models import RefreshToken
+from taskapi.models.base import UTCDateTime
+from taskapi.services import auth, tasks
+from taskapi.services.tokens import AccessClaims
+from tests.utils.factories import create_task, create_user
+
+METADATA = MetaData()
+THINGS = Table(
+    "things",
+    METADATA,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(40), nullable=False),
+    Column("due", Date),
+    Column("made_at", UTCDateTime, nullable=False),
+    Column("tags", JSON, nullable=False),
+)
+MADE_AT = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+FIRST, SECOND = uuid.UUID(int=1), uuid.UUID(int=2)
+BY_NAME = select(THINGS).where(THINGS.c.name == bindparam("name")).order_by(THINGS.c.id)
+# How often a statement runs in these tests: enough for its later runs to be straight reads.
+RUNS = 3
+
+
+@pytest.fixture
+def things(tmp_path: Path) -> Iterator[Database]:
+    """A SQLite database of its own, whose one table has a column of each kind of type."""
+    db = Database.connect(f"sqlite:///{tmp_path / 'reads.sqlite3'}")
+    METADATA.create_all(db.engine)
+    with db.transaction(writes=True) as session:
+        session.execute(
+            THINGS.insert(),
+            [
+                {"id": FIRST, "name": "a", "due": date(2026, 5, 6), "made_at": MADE_AT,
+                 "tags": ["x", "y"]},
+                {"id": SECOND, "name": "a", "due": None, "made_at": MADE_AT, "tags": []},
+            ],
+        )  # fmt: skip
+    yield db
+    db.dispose()
+
+
+def _through_core(session: Session, statement: Any, params: dict[str, Any]) -> list[Any]:
+    return list(session.connection().execute(statement, params).all())
+
+
+@pytest.fixture
+def core_runs(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The statements Core ran (`Connection.execute`), in order."""
+    seen: list[object] = []
+    execute = Connection.execute
+
+    def counted(self: Connection, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(statement)
+        return execute(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "execute", counted)
+    return seen
+
+
+def test_a_read_run_again_gives_core_s_rows_with_the_same_names_and_types(
+    things: Database,
+) -> None:
+    with things.reading() as session:
+        expected = _through_core(session, BY_NAME, {"name": "a"})
+        answers = [reads.rows(session, BY_NAME, {"name": "a"}) for _ in range(RUNS)]
+
+    for found in answers:
+        assert found == expected
+        assert [row._fields for row in found] == [tuple(row._fields) for row in expected]
+        assert [[type(value) for value in row] for row in found] == [
+            [type(value) for value in row] for row in expected
+        ]
+    assert answers[-1][0].made_at == MADE_AT
+    assert answers[-1][0].made_at.tzinfo is UTC
+    assert answers[-1][0].tags == ["x", "y"]
+
+
+def test_only_a_statement_run_again_in_a_reading_unit_is_read_straight(
+    things: Database, core_runs: list[object]
+) -> None:
+    made_once = select(THINGS.c.name).where(THINGS.c.id == bindparam("id"))
+    made_for_one_request = select(THINGS.c.id).where(THINGS.c.name == "a")
+    with things.reading() as session:
+        for _ in range(RUNS):
+            reads.rows(session, made_once, {"id": FIRST})
+        reads.rows(session, made_for_one_request, {})
+    with things.transaction() as session:
+        for _ in range(RUNS):
+            reads.rows(session, made_once, {"id": FIRST})
+
+    # Reading: the first run through Core (whose cache compiles it), the rest straight;
+    # a statement run once, through Core; in a unit of work that may write, always Core.
+    assert core_runs == [made_once, made_for_one_request] + [made_once] * RUNS
+
+
+def test_a_statement_whose_sql_is_completed_at_execution_stays_with_core(
+    things: Database, core_runs: list[object]
+) -> None:
+    expanding = select(THINGS.c.name).where(THINGS.c.id.in_(bindparam("ids", expanding=True)))
+    with things.reading() as session:
+        answers = [reads.rows(session, expanding, {"ids": [FIRST, SECOND]}) for _ in range(RUNS)]
+
+    assert answers == [[("a",), ("a",)]] * RUNS
+    assert core_runs == [expanding] * RUNS
+
+
+def test_literals_in_a_statement_are_sent_with_it_and_can_be_overridden(
+    things: Database,
+) -> None:
+    named = select(THINGS.c.id, literal("tag").label("label")).where(
+        THINGS.c.name == bindparam("name", "a")
+    )
+    with things.reading() as session:
+        defaults = [reads.rows(session, named, {}) for _ in range(RUNS)]
+        overridden = reads.rows(session, named, {"name": "b"})
+
+    assert defaults == [[(FIRST, "tag"), (SECOND, "tag")]] * RUNS
+    assert overridden == []
+
+
+def test_straight_reads_share_the_unit_of_work_s_snapshot_with_core(things: Database) -> None:
+    count = select(func.count()).select_from(THINGS)
+    with things.reading() as session:
+        reads.rows(session, count, {})
+    with things.reading() as session:
+        # The unit's first statement is read straight: it begins the snapshot.
+        before = [reads.rows(session, count, {})[0][0] for _ in range(RUNS)]
+        with things.transaction(writes=True) as writer:
+            writer.execute(
+                THINGS.insert(),
+                {"id": uuid.uuid4(), "name": "b", "made_at": MADE_AT, "tags": []},
+            )
+        after = (reads.rows(session, count, {})[0][0], session.scalar(count))
+
+    assert (*before, *after) == (2,) * (RUNS + 2)
+    with things.reading() as session:
+        assert reads.rows(session, count, {})[0][0] == 3
+
+
+def test_a_core_statement_after_a_straight_read_joins_its_transaction(
+    things: Database,
+) -> None:
+    with things.reading() as session:
+        for _ in range(RUNS):
+            reads.rows(session, BY_NAME, {"name": "a"})
+        # Core begins the unit's transaction: already begun by the straight reads.
+        assert session.connection().scalar(text("SELECT COUNT(*) FROM things")) == 2
+
+
+def test_a_driver_error_in_a_straight_read_is_raised_as_sqlalchemy_raises_it(
+    things: Database,
+) -> None:
+    with things.reading() as session:
+        for _ in range(RUNS):
+            reads.rows(session, BY_NAME, {"name": "a"})
+    with things.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE things")
+
+    with pytest.raises(OperationalError, match="no such table"), things.reading() as session:
+        reads.rows(session, BY_NAME, {"name": "a"})
+
+
+def test_every_read_is_seen_by_statement_listeners(things: Database) -> None:
+    # Tracing listens to statements: its spans must see every read, so none is straight.
+    seen: list[str] = []
+
+    @event.listens_for(things.engine, "before_cursor_execute")
+    def _note(*args: Any) -> None:
+        seen.append(args[2])
+
+    with things.reading() as session:
+        for _ in range(RUNS):
+            reads.rows(session, BY_NAME, {"name": "a"})
+
+    assert len([sql for sql in seen if "FROM things" in sql]) == RUNS
+
+
+def test_the_services_hot_reads_answer_alike_run_once_or_again(database: Database) -> None:
+    # On either backend, in a test's transaction: what `get` and `authenticate` answer on a
+    # first run (Core) and on later ones (straight, on SQLite) is the same.
+    family = uuid.uuid4()
+    with database.transaction(writes=True) as session:
+        owner = create_user(session)
+        task = create_task(session, owner=owner, title="Hot", tags=["t"], due_date=date(2026, 1, 2))
+        session.add(
+            RefreshToken(
+                user_id=owner.id,
+                family_id=family,
+                token_hash=uuid.uuid4().hex,
+                expires_at=MADE_AT.replace(year=2999),
+            )
+        )
+        expected_caller = auth.Caller(owner.id, owner.role)
+    claims = AccessClaims(user_id=str(owner.id), token_version=0, session_id=family)
+    with database.reading() as session:
+        found = [tasks.get(session=session, owner_id=owner.id, task_id=str(task.id))
+                 for _ in range(RUNS)]  # fmt: skip
+        callers = [auth.authenticate(session=session, claims=claims) for _ in range(RUNS)]
+
+    assert found[1:] == found[:-1]
+    assert (found[0].id, found[0].title, found[0].tags) == (task.id, "Hot", ["t"])
+    assert found[0].due_date == date(2026, 1, 2)
+    assert found[0].created_at.tzinfo is not None
+    assert callers == [expected_caller] * RUNS

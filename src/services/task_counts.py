@@ -57,7 +57,9 @@ def adjust(*, session: Session, owner_id: uuid.UUID, by: int) -> None:
 
 
 # On the table too: a read of plain numbers that the ORM has nothing to add to.
-_TOTAL = select(func.sum(_COUNTS.count)).where(_COUNTS.owner_id == bindparam("owner_id"))
+_TOTAL = select(func.sum(_COUNTS.count).label("total")).where(
+    _COUNTS.owner_id == bindparam("owner_id")
+)
 
 
 def get(*, session: Session, owner_id: uuid.UUID) -> int:

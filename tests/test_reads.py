@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Date,
     MetaData,
+    Select,
     String,
     Table,
     Uuid,
@@ -33,7 +34,9 @@ from taskapi import reads
 from taskapi.db import Database
 from taskapi.models import RefreshToken
 from taskapi.models.base import UTCDateTime
-from taskapi.services import auth, tasks
+from taskapi.services import auth, task_listings, tasks
+from taskapi.services.pagination import PageRequest
+from taskapi.services.task_listings import TaskFilters, TaskListing, TaskSort
 from taskapi.services.tokens import AccessClaims
 from tests.utils.factories import create_task, create_user
 
@@ -235,3 +238,42 @@ def test_the_services_hot_reads_answer_alike_run_once_or_again(database: Databas
     assert found[0].due_date == date(2026, 1, 2)
     assert found[0].created_at.tzinfo is not None
     assert callers == [expected_caller] * RUNS
+
+
+def test_the_services_hot_reads_are_read_straight_on_sqlite_from_their_second_run(
+    database: Database, core_runs: list[object]
+) -> None:
+    # What an authenticated GET of a task, a page or a cursor slice reads: none of it may
+    # fall back to Core for good (an unnamed column, a literal None, an expanding list).
+    if database.engine.dialect.name != "sqlite":
+        pytest.skip("straight reads are SQLite's")
+    family = uuid.uuid4()
+    with database.transaction(writes=True) as session:
+        owner = create_user(session)
+        task, _ = create_task(session, owner=owner), create_task(session, owner=owner)
+        session.add(
+            RefreshToken(
+                user_id=owner.id, family_id=family, token_hash="x" * 64,
+                expires_at=MADE_AT.replace(year=2999),
+            )
+        )  # fmt: skip
+    claims = AccessClaims(user_id=str(owner.id), token_version=0, session_id=family)
+    listing = TaskListing(owner_id=owner.id, filters=TaskFilters(), sort=TaskSort("-created_at"))
+    core_runs.clear()
+    for _ in range(RUNS):
+        with database.reading() as session:
+            caller = auth.authenticate(session=session, claims=claims)
+            tasks.get(session=session, owner_id=caller.id, task_id=str(task.id))
+            page = task_listings.get_all(
+                session=session, listing=listing, page=PageRequest(page=1, limit=1)
+            )
+            after = task_listings.get_all_after(
+                session=session, listing=listing, limit=1, after=None, secret=b"s"
+            )
+            task_listings.get_all_after(
+                session=session, listing=listing, limit=1, after=after.next_cursor, secret=b"s"
+            )
+        assert (page.total, after.next_cursor is not None) == (2, True)
+
+    reads_through_core = [run for run in core_runs if isinstance(run, Select)]
+    assert len(reads_through_core) == len(set(map(id, reads_through_core)))  # first runs only

@@ -5,25 +5,28 @@ and answer its rows, which name their columns as Core's rows do (`row.title`, `r
 
 Through Core, a SQLite read costs several times what the driver spends on it: each statement
 gets an execution context, a result object and its events, where the driver's own call is a
-few microseconds (README, "What makes taskapi fast", has the figures). So in a reading unit of
-work on SQLite, a statement run a second time is run straight on the driver: compiled once by
-SQLAlchemy for the dialect (the SQL, the order of its parameters, each type's bind and result
-processing), executed on the connection's own driver connection, its rows built as named
-tuples. Everything else goes through Core, as before:
+few microseconds (README, "What makes taskapi fast", has the figures). So on SQLite, a
+statement run a second time is run straight on the driver: compiled once by SQLAlchemy for the
+dialect (the SQL, the order of its parameters, each type's bind and result processing),
+executed on the unit of work's own driver connection, its rows built as named tuples.
+Everything else goes through Core, as before:
 
-- statements that write, or read in a unit of work that writes (their locks, their turn);
-- PostgreSQL, where a statement is a round trip that dwarfs Core's share, and whose
-  deadlines are watched by statement events (`taskapi.db.SocketWatchdog`);
+- PostgreSQL, where a statement is a round trip that dwarfs Core's share, whose deadlines are
+  watched by statement events (`taskapi.db.SocketWatchdog`), and whose writers lock the rows
+  they read (SQLite has no row locks: its writer holds the database);
 - an engine whose statements something listens to (tracing's spans): straight reads would
   go unseen;
 - a statement's first run: a statement made for one request (a filtered listing) is run once,
   and compiling a plan for it would cost more than Core, which finds it in its cache;
-- a statement whose SQL is completed at execution (an expanding IN list).
+- a statement whose SQL is completed at execution (an expanding IN list), or whose columns do
+  not all have names.
 
-The unit of work keeps its one snapshot: the first straight read begins the SQLite
-transaction as `taskapi.db` begins it for Core (a deferred BEGIN, sent to the driver), and
-returning the connection to the pool rolls it back. A driver error is raised as SQLAlchemy's
-exception for it, as Core raises it, so it is answered as any database error is.
+A straight read runs in the unit of work's transaction, as a statement on its connection
+would: a reading unit's first straight read begins its snapshot as `taskapi.db` begins it for
+Core (a deferred BEGIN, sent to the driver), and returning the connection to the pool rolls it
+back; a writing unit has begun before its first statement. Like `connection.execute`, it does
+not flush the session's pending objects. A driver error is raised as SQLAlchemy's exception
+for it, as Core raises it, so it is answered as any database error is.
 """
 
 from __future__ import annotations
@@ -40,15 +43,13 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from taskapi.db import ReadingSession
-
 Params = Mapping[str, Any]
 
 
 def rows(session: Session, statement: Select[Any], params: Params) -> list[Any]:
     """Every row of `statement` run with `params` in `session`'s unit of work."""
     connection = session.connection()
-    plan = _plan_for(session, connection, statement)
+    plan = _plan_for(connection, statement)
     if plan is None:
         return list(connection.execute(statement, params).all())
     return plan.run(connection, params)
@@ -105,10 +106,8 @@ _PLANS: weakref.WeakKeyDictionary[Select[Any], _Plan | int | None] = weakref.Wea
 _RUNS_BEFORE_PLAN = 1
 
 
-def _plan_for(session: Session, connection: Connection, statement: Select[Any]) -> _Plan | None:
-    if not isinstance(session, ReadingSession) or connection.dialect.name != "sqlite":
-        return None
-    if _is_listened_to(connection):
+def _plan_for(connection: Connection, statement: Select[Any]) -> _Plan | None:
+    if connection.dialect.name != "sqlite" or _is_listened_to(connection):
         return None
     known = _PLANS.get(statement, 0)
     if isinstance(known, _Plan) or known is None:

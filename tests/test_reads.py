@@ -3,6 +3,7 @@ second run in a reading unit of work, through Core everywhere else, with the sam
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -111,7 +112,7 @@ def test_a_read_run_again_gives_core_s_rows_with_the_same_names_and_types(
     assert answers[-1][0].tags == ["x", "y"]
 
 
-def test_only_a_statement_run_again_in_a_reading_unit_is_read_straight(
+def test_only_a_statement_run_again_is_read_straight(
     things: Database, core_runs: list[object]
 ) -> None:
     made_once = select(THINGS.c.name).where(THINGS.c.id == bindparam("id"))
@@ -120,13 +121,39 @@ def test_only_a_statement_run_again_in_a_reading_unit_is_read_straight(
         for _ in range(RUNS):
             reads.rows(session, made_once, {"id": FIRST})
         reads.rows(session, made_for_one_request, {})
-    with things.transaction() as session:
-        for _ in range(RUNS):
-            reads.rows(session, made_once, {"id": FIRST})
+    with things.transaction(writes=True) as session:
+        answers = [reads.rows(session, made_once, {"id": FIRST}) for _ in range(RUNS)]
 
-    # Reading: the first run through Core (whose cache compiles it), the rest straight;
-    # a statement run once, through Core; in a unit of work that may write, always Core.
-    assert core_runs == [made_once, made_for_one_request] + [made_once] * RUNS
+    # The first run through Core (whose cache compiles it), every later one straight, in a
+    # reading or a writing unit of work; a statement run once, through Core.
+    assert core_runs == [made_once, made_for_one_request]
+    assert answers == [[("a",)]] * RUNS
+
+
+class _UndoneError(Exception):
+    pass
+
+
+def _write_and_read_back(database: Database) -> list[int]:
+    """How many things named b a writing unit reads before and after adding one, undone."""
+    seen = []
+    with contextlib.suppress(_UndoneError), database.transaction(writes=True) as session:
+        for _ in range(RUNS):
+            seen.append(len(reads.rows(session, BY_NAME, {"name": "b"})))
+        session.execute(
+            THINGS.insert(), {"id": uuid.uuid4(), "name": "b", "made_at": MADE_AT, "tags": []}
+        )
+        seen.append(len(reads.rows(session, BY_NAME, {"name": "b"})))
+        raise _UndoneError
+    return seen
+
+
+def test_a_straight_read_in_a_writing_unit_sees_its_writes_and_is_undone_with_it(
+    things: Database,
+) -> None:
+    assert _write_and_read_back(things) == [0] * RUNS + [1]
+    with things.reading() as session:
+        assert reads.rows(session, BY_NAME, {"name": "b"}) == []
 
 
 def test_a_statement_whose_sql_is_completed_at_execution_stays_with_core(

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from taskapi import reads
 from taskapi.db import Database
-from taskapi.models import RefreshToken
+from taskapi.models import RefreshToken, Task, User
 from taskapi.models.base import UTCDateTime
 from taskapi.services import auth, task_listings, tasks
 from taskapi.services.pagination import PageRequest
@@ -74,6 +74,11 @@ def things(tmp_path: Path) -> Iterator[Database]:
         )  # fmt: skip
     yield db
     db.dispose()
+
+
+def _read_until_straight(session: Session) -> None:
+    for _ in range(RUNS):
+        reads.rows(session, BY_NAME, {"name": "a"})
 
 
 def _through_core(session: Session, statement: Any, params: dict[str, Any]) -> list[Any]:
@@ -204,8 +209,7 @@ def test_a_core_statement_after_a_straight_read_joins_its_transaction(
     things: Database,
 ) -> None:
     with things.reading() as session:
-        for _ in range(RUNS):
-            reads.rows(session, BY_NAME, {"name": "a"})
+        _read_until_straight(session)
         # Core begins the unit's transaction: already begun by the straight reads.
         assert session.connection().scalar(text("SELECT COUNT(*) FROM things")) == 2
 
@@ -214,8 +218,7 @@ def test_a_driver_error_in_a_straight_read_is_raised_as_sqlalchemy_raises_it(
     things: Database,
 ) -> None:
     with things.reading() as session:
-        for _ in range(RUNS):
-            reads.rows(session, BY_NAME, {"name": "a"})
+        _read_until_straight(session)
     with things.engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE things")
 
@@ -232,19 +235,22 @@ def test_every_read_is_seen_by_statement_listeners(things: Database) -> None:
         seen.append(args[2])
 
     with things.reading() as session:
-        for _ in range(RUNS):
-            reads.rows(session, BY_NAME, {"name": "a"})
+        _read_until_straight(session)
 
     assert len([sql for sql in seen if "FROM things" in sql]) == RUNS
 
 
-def test_the_services_hot_reads_answer_alike_run_once_or_again(database: Database) -> None:
-    # On either backend, in a test's transaction: what `get` and `authenticate` answer on a
-    # first run (Core) and on later ones (straight, on SQLite) is the same.
+def _signed_in_owner(
+    database: Database, *, tasks_made: int
+) -> tuple[User, list[Task], AccessClaims]:
+    """A user with `tasks_made` tasks and a live login session, and that session's claims."""
     family = uuid.uuid4()
     with database.transaction(writes=True) as session:
         owner = create_user(session)
-        task = create_task(session, owner=owner, title="Hot", tags=["t"], due_date=date(2026, 1, 2))
+        made = [
+            create_task(session, owner=owner, title="Hot", tags=["t"], due_date=date(2026, 1, 2))
+            for _ in range(tasks_made)
+        ]
         session.add(
             RefreshToken(
                 user_id=owner.id,
@@ -253,8 +259,13 @@ def test_the_services_hot_reads_answer_alike_run_once_or_again(database: Databas
                 expires_at=MADE_AT.replace(year=2999),
             )
         )
-        expected_caller = auth.Caller(owner.id, owner.role)
-    claims = AccessClaims(user_id=str(owner.id), token_version=0, session_id=family)
+    return owner, made, AccessClaims(user_id=str(owner.id), token_version=0, session_id=family)
+
+
+def test_the_services_hot_reads_answer_alike_run_once_or_again(database: Database) -> None:
+    # On either backend, in a test's transaction: what `get` and `authenticate` answer on a
+    # first run (Core) and on later ones (straight, on SQLite) is the same.
+    owner, (task,), claims = _signed_in_owner(database, tasks_made=1)
     with database.reading() as session:
         found = [tasks.get(session=session, owner_id=owner.id, task_id=str(task.id))
                  for _ in range(RUNS)]  # fmt: skip
@@ -264,7 +275,7 @@ def test_the_services_hot_reads_answer_alike_run_once_or_again(database: Databas
     assert (found[0].id, found[0].title, found[0].tags) == (task.id, "Hot", ["t"])
     assert found[0].due_date == date(2026, 1, 2)
     assert found[0].created_at.tzinfo is not None
-    assert callers == [expected_caller] * RUNS
+    assert callers == [auth.Caller(owner.id, owner.role)] * RUNS
 
 
 def test_the_services_hot_reads_are_read_straight_on_sqlite_from_their_second_run(
@@ -274,17 +285,7 @@ def test_the_services_hot_reads_are_read_straight_on_sqlite_from_their_second_ru
     # fall back to Core for good (an unnamed column, a literal None, an expanding list).
     if database.engine.dialect.name != "sqlite":
         pytest.skip("straight reads are SQLite's")
-    family = uuid.uuid4()
-    with database.transaction(writes=True) as session:
-        owner = create_user(session)
-        task, _ = create_task(session, owner=owner), create_task(session, owner=owner)
-        session.add(
-            RefreshToken(
-                user_id=owner.id, family_id=family, token_hash="x" * 64,
-                expires_at=MADE_AT.replace(year=2999),
-            )
-        )  # fmt: skip
-    claims = AccessClaims(user_id=str(owner.id), token_version=0, session_id=family)
+    owner, (task, _), claims = _signed_in_owner(database, tasks_made=2)
     listing = TaskListing(owner_id=owner.id, filters=TaskFilters(), sort=TaskSort("-created_at"))
     core_runs.clear()
     for _ in range(RUNS):

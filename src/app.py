@@ -13,7 +13,6 @@ from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
-from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.options import SwaggerUIOptions
 from opentelemetry.sdk.trace import TracerProvider
@@ -37,6 +36,7 @@ from taskapi.web.planned import (
     PLANNED_SECURITY_MAP,
     PlannedAsyncApp,
     PlannedRequestValidationMiddleware,
+    PlannedRouting,
     SwaggerUIOnItsPaths,
 )
 from taskapi.web.problems import register_problem_handlers
@@ -240,7 +240,7 @@ def create_app(
             ),
             ExceptionMiddleware,
             SwaggerUIOnItsPaths,
-            RoutingMiddleware,
+            PlannedRouting,
             SecurityMiddleware,
             PlannedRequestValidationMiddleware,
             # Response validation is for tests (VALIDATE_RESPONSES); off, it is not in the way.

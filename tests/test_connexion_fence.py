@@ -132,12 +132,34 @@ FENCE: dict[str, tuple[str, str]] = {
     "connexion.middleware.routing:RoutingOperation": (
         "dd3bf3ee5f7e25f4",
         "edge, for the access record and the metrics (reads"
-        " scope['extensions']['connexion_routing']['operation_id'])",
+        " scope['extensions']['connexion_routing']['operation_id']); planned.PlannedRouting"
+        " (gives the next layer the scope it gives: path_params, api_base_path, operation_id)",
+    ),
+    "connexion.middleware.routing:RoutingMiddleware": (
+        "c257743d2f7a1d74",
+        "planned.PlannedRouting (reads the mount add_api adds; falls back to __call__)",
+    ),
+    "connexion.middleware.routing:RoutingAPI": (
+        "d7b93596519e256f",
+        "planned.PlannedRouting (one route per operation and method, RoutingOperation apps)",
     ),
 }
 
-# Starlette's CORS, which taskapi.web.edge asks in place of running it as a layer.
+# Starlette's CORS, which taskapi.web.edge asks in place of running it as a layer, and its
+# routing, which taskapi.web.planned.PlannedRouting matches as it does.
 STARLETTE_FENCE: dict[str, tuple[str, str]] = {
+    "starlette.routing:Router.app": (
+        "df666eb124bb25d1",
+        "planned.PlannedRouting (the first route that fully matches, in order, wins)",
+    ),
+    "starlette.routing:Mount.matches": (
+        "67f514ddd82f89c9",
+        "planned._PlannedRoute.match (the base path, then the rest from its slash)",
+    ),
+    "starlette.routing:Route.matches": (
+        "9a47a1dfd02b78d1",
+        "planned._PlannedRoute.match (path_regex, param_convertors, methods)",
+    ),
     "starlette.middleware.cors:CORSMiddleware.__call__": (
         "9667ac2563da8bad",
         "edge._is_preflight (tells a preflight as it does)",

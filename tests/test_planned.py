@@ -4,23 +4,30 @@ what the client's headers choose cannot grow the validators kept per operation."
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 from connexion import AsyncApp
+from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.main import ConnexionMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.security import SecurityMiddleware
 from starlette.testclient import TestClient
 
 from taskapi.errors import ServiceUnavailableError
+from taskapi.spec import load_spec
 from taskapi.web.planned import (
     MAX_CACHED_BODY_VALIDATORS,
     HandlerThreads,
     PlannedAsyncApp,
     PlannedRequestValidationMiddleware,
+    PlannedRouting,
 )
 from taskapi.web.validation import VALIDATOR_MAP
 
@@ -193,3 +200,69 @@ def test_handlers_get_the_arguments_connexion_itself_would_give(path: str, body:
         seen.append(arguments_seen[0])
 
     assert seen[0] == seen[1] == seen[2]
+
+
+def _routing_of(client: TestClient) -> PlannedRouting:
+    client.get("/v1/healthz")  # the middleware stack is built on the first request
+    middleware: Any = client.app
+    stack = middleware.middleware.middleware_stack
+    return next(layer for layer in stack if isinstance(layer, PlannedRouting))
+
+
+def _requests_to_route() -> list[tuple[str, str]]:
+    """Every operation's method and path (its parameters filled in), with HEAD for each GET,
+    and what the router answers itself: methods a path does not take, a slash to redirect,
+    paths no route takes."""
+    filled = {"task_id": str(uuid.UUID(int=7)), "user_id": str(uuid.UUID(int=8))}
+    found = []
+    for path, item in load_spec()["paths"].items():
+        concrete = "/v1" + path.format(**filled)
+        for method in item:
+            if method in {"get", "post", "put", "patch", "delete"}:
+                found.append((method.upper(), concrete))
+                found.append(("HEAD", concrete) if method == "get" else ("PUT", concrete))
+        found.append(("GET", concrete + "/"))
+    odd = ["/v1", "/v1/", "/v2/tasks", "/tasks", "/v1/tasks/a/b", "/v1/tasks/ünï cødé", "/"]
+    return found + [("GET", path) for path in odd] + [("OPTIONS", "/v1/tasks")]
+
+
+def test_operations_are_routed_with_the_scope_connexion_s_router_gives(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routing = _routing_of(client)
+    seen: list[Any] = []
+
+    async def next_layer(_layer: Any, scope: Any, _receive: Any, _send: Any) -> None:
+        seen.append((scope["path_params"], scope["extensions"][ROUTING_CONTEXT]))
+
+    monkeypatch.setattr(SecurityMiddleware, "__call__", next_layer)
+
+    def routed(route: Any, method: str, path: str, *, root_path: str = "") -> Any:
+        seen.clear()
+        sent: list[Any] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "method": method, "path": path, "root_path": root_path,
+            "raw_path": path.encode(), "query_string": b"", "headers": [],
+            "extensions": {}, "scheme": "http", "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+        asyncio.run(route(scope, receive, send))
+        answered = [(m["status"], sorted(m["headers"])) for m in sent if "status" in m]
+        return seen[:], answered
+
+    stock = functools.partial(RoutingMiddleware.__call__, routing)
+    requests = _requests_to_route()
+    for method, path in requests:
+        assert routed(routing, method, path) == routed(stock, method, path), (method, path)
+    # Behind a proxy's root path, the stock router (which strips it) routes.
+    assert routed(routing, "GET", "/api/v1/tasks", root_path="/api") == routed(
+        stock, "GET", "/api/v1/tasks", root_path="/api"
+    )
+    # The operations themselves were routed (not all answered by the router).
+    assert sum(bool(routed(routing, m, p)[0]) for m, p in requests) >= len(requests) // 3

@@ -29,6 +29,10 @@ moved, so an upgrade is this checklist: re-read each changed one against ours):
   function's signature is read once.
 - `planned.SwaggerUIOnItsPaths` (subclasses `SwaggerUIMiddleware`, reads the layout of its
   `router`: one mount per API, one route per page): other requests skip the UI's router.
+- `planned.PlannedRouting` (subclasses `RoutingMiddleware`, reads the routes its `add_api`
+  mounts: Starlette `Route`s of `RoutingOperation`s, their `path_regex`, `param_convertors` and
+  `methods`): a request a route fully matches goes to the next layer with the scope
+  `RoutingOperation` would give it; everything else takes the stock router.
 - `validation.ContractParameterValidator` and `ContractJSONBodyValidator` (subclass
   `ParameterValidator` and `AbstractRequestBodyValidator`, reading its `_schema`, `_required`
   and `_insert_messages`; the latter replaces `JSONRequestBodyValidator`): every failing field

@@ -43,11 +43,13 @@ from connexion.exceptions import UnsupportedMediaTypeProblem
 from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.http_facts import FORM_CONTENT_TYPES
 from connexion.lifecycle import ConnexionRequest
+from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
     RequestValidationMiddleware,
     RequestValidationOperation,
 )
+from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.security import BearerSecurityHandler
@@ -57,6 +59,7 @@ from connexion.utils import (
     is_null,
     is_nullable,
 )
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskapi.errors import ServiceUnavailableError
@@ -400,6 +403,98 @@ class PlannedAsyncApp(AsyncApp):  # type: ignore[misc]
             handler_threads=HandlerThreads(handler_threads, queue_timeout=handler_queue_timeout)
         )
         AbstractApp.__init__(self, import_name, **options)
+
+
+class PlannedRouting(RoutingMiddleware):  # type: ignore[misc]
+    """Connexion's routing, matching the spec's operations from a table made at start-up.
+
+    Stock routing runs Starlette's router per request: the API's mount, then each route in
+    turn (a path of its own, a child scope each), and hands the next layer a copy of the
+    request's scope with the path's parameters and the operation's id. Here the routes of each
+    API are read once off that same router (their compiled patterns and parameter
+    convertors, in its order), and a request that one of them matches, method included, goes
+    straight to the next layer with the same scope. Anything else (no route, a method the path
+    does not take, a slash to redirect, an ASGI root path) takes the stock router, which
+    answers it as before. tests/test_planned.py holds the two to the same scopes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app)
+        # (method, path) -> (base path, operation id) for routes without parameters that no
+        # earlier route also matches; per method, every route in the router's order.
+        self._fixed: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self._ordered: dict[str, list[_PlannedRoute]] = {}
+        self._planned = True
+
+    def add_api(self, *args: Any, **kwargs: Any) -> None:
+        mounts = len(self.router.routes)
+        super().add_api(*args, **kwargs)
+        added = self.router.routes[mounts:]
+        if len(added) != 1 or not isinstance(added[0], Mount) or mounts:
+            # A second API (stock routing chains those on one base path): not planned.
+            self._planned = False
+            return
+        mount = added[0]
+        for route in mount.routes:
+            if not isinstance(route, Route) or not isinstance(route.app, RoutingOperation):
+                self._planned = False
+                return
+            planned = _PlannedRoute(mount.path, route, route.app.operation_id)
+            for method in route.methods or ():
+                earlier = self._ordered.setdefault(method, [])
+                if not route.param_convertors and not any(
+                    other.match(mount.path + route.path) is not None for other in earlier
+                ):
+                    self._fixed.setdefault((method, mount.path + route.path), planned.target)
+                earlier.append(planned)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._planned and scope["type"] == "http" and not scope.get("root_path"):
+            found = self._route(scope["method"], scope["path"])
+            if found is not None:
+                (base_path, operation_id), path_params = found
+                routed: Scope = dict(scope)
+                routed.setdefault("path_params", {}).update(path_params)
+                routing = routed.setdefault("extensions", {}).setdefault(ROUTING_CONTEXT, {})
+                routing.update({"api_base_path": base_path, "operation_id": operation_id})
+                await self.app(routed, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def _route(
+        self, method: str, path: str
+    ) -> tuple[tuple[str, str | None], dict[str, Any]] | None:
+        target = self._fixed.get((method, path))
+        if target is not None:
+            return target, {}
+        for route in self._ordered.get(method, ()):
+            path_params = route.match(path)
+            if path_params is not None:
+                return route.target, path_params
+        return None
+
+
+class _PlannedRoute:
+    """One operation's route under its API's base path, as Starlette's Mount and Route match
+    it."""
+
+    def __init__(self, base_path: str, route: Route, operation_id: str | None) -> None:
+        self._prefix = base_path + "/"
+        self._base_length = len(base_path)
+        self._pattern = route.path_regex
+        self._convertors = route.param_convertors
+        self.target = (base_path, operation_id)
+
+    def match(self, path: str) -> dict[str, Any] | None:
+        """The path's parameters, converted, when the route takes it; else None."""
+        if not path.startswith(self._prefix):
+            return None
+        found = self._pattern.match(path[self._base_length :])
+        if found is None:
+            return None
+        return {
+            name: self._convertors[name].convert(value) for name, value in found.groupdict().items()
+        }
 
 
 class _PlannedBearerHandler(BearerSecurityHandler):  # type: ignore[misc]

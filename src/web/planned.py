@@ -54,7 +54,6 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.security import BearerSecurityHandler
 from connexion.utils import (
-    extract_content_type,
     inspect_function_arguments,
     is_null,
     is_nullable,
@@ -93,7 +92,12 @@ class _PlannedValidationOperation(RequestValidationOperation):  # type: ignore[m
         """The request's media type, lower-cased, and its charset (RFC 9110): every later
         lookup (accepted types, body validators, the JSON body for the handler) then
         compares like with like."""
-        header = extract_content_type(headers)
+        # The first Content-Type, as Connexion's `extract_content_type` finds it, without the
+        # typing objects it builds per call.
+        header = next(
+            (value.decode("latin-1") for name, value in headers if name.lower() == b"content-type"),
+            None,
+        )
         if header is None:  # not required: the operation's first type is the best guess
             return (self._operation.consumes or ["application/octet-stream"])[0].lower(), "utf-8"
         media_type = parse_media_type(header)

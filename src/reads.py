@@ -99,8 +99,8 @@ class _Plan:
         ]
 
 
-# A statement's plan once it has one, or the number of times it ran through Core before; a
-# statement built for one request takes its entry away with it.
+# A statement's plan once it has one (None: it cannot have one), or the number of times it
+# ran through Core before; a statement built for one request takes its entry away with it.
 _PLANS: weakref.WeakKeyDictionary[Select[Any], _Plan | int | None] = weakref.WeakKeyDictionary()
 # How many runs through Core a statement makes before it gets a plan.
 _RUNS_BEFORE_PLAN = 1
@@ -131,7 +131,8 @@ def _is_listened_to(connection: Connection) -> bool:
 
 
 def _compiled(statement: Select[Any], dialect: Dialect) -> _Plan | None:
-    """The statement's plan on SQLite, or None when its SQL is completed at execution."""
+    """The statement's plan on SQLite, or None when Core must run it: SQL completed at
+    execution, a parameter Core fills in, columns without names of their own."""
     compiled = statement.compile(dialect=dialect)
     if compiled.post_compile_params or compiled.literal_execute_params:
         return None

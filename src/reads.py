@@ -34,7 +34,7 @@ from __future__ import annotations
 import sqlite3
 import weakref
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +46,12 @@ from sqlalchemy.orm import Session
 Params = Mapping[str, Any]
 
 
-def rows(session: Session, statement: Select[Any], params: Params) -> list[Any]:
+def rows(session: Session, statement: Select[Any], params: Params) -> Sequence[Any]:
     """Every row of `statement` run with `params` in `session`'s unit of work."""
     connection = session.connection()
     plan = _plan_for(connection, statement)
     if plan is None:
-        return list(connection.execute(statement, params).all())
+        return connection.execute(statement, params).all()
     return plan.run(connection, params)
 
 

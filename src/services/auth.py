@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from limits import RateLimitItem
 from sqlalchemy import bindparam, exists, select, update
@@ -157,7 +158,8 @@ def logout(*, session: Session, caller: Caller, claims: AccessClaims, refresh_to
 # random UUID bound to the user inside the signed token, so the family alone identifies it,
 # and the first of its rows that is not revoked answers.
 _USERS, _REFRESH_TOKENS = User.__table__.c, RefreshToken.__table__.c
-_CALLER_OF_LIVE_SESSION = select(_USERS.id, _USERS.role).where(
+# The token's user, at the token's version, with the token's session not ended.
+_LIVE_SESSION = (
     _USERS.id == bindparam("user_id"),
     _USERS.token_version == bindparam("version"),
     exists().where(
@@ -165,6 +167,7 @@ _CALLER_OF_LIVE_SESSION = select(_USERS.id, _USERS.role).where(
         _REFRESH_TOKENS.revoked_at.is_(None),
     ),
 )
+_CALLER_OF_LIVE_SESSION = select(_USERS.id, _USERS.role).where(*_LIVE_SESSION)
 _CALLER_OF_LIVE_SESSION_FOR_WRITING = _CALLER_OF_LIVE_SESSION.with_for_update(
     read=True, key_share=True
 )
@@ -180,14 +183,10 @@ def authenticate(*, session: Session, claims: AccessClaims, for_writing: bool = 
     finds no user (401), so nothing is written for an account that is gone. The lock is FOR
     KEY SHARE, the one a deletion conflicts with, so the account's other writers do not wait
     for each other on it."""
-    try:
-        user_id = uuid.UUID(claims.user_id)
-    except ValueError:
-        raise AuthenticationError("The token has been revoked.") from None
     found = first_row(
         session,
         _CALLER_OF_LIVE_SESSION_FOR_WRITING if for_writing else _CALLER_OF_LIVE_SESSION,
-        {"user_id": user_id, "version": claims.token_version, "session_id": claims.session_id},
+        _live_session_of(claims),
     )
     if found is None:
         raise AuthenticationError("The token has been revoked.")
@@ -202,26 +201,25 @@ def account(*, session: Session, claims: AccessClaims, for_writing: bool = False
     takes: two changes of one account (a password change and a deletion) take turns, and the one
     that waited finds the token its request carries revoked (401) instead of acting on an
     account changed under it."""
-    try:
-        user_id = uuid.UUID(claims.user_id)
-    except ValueError:
-        raise AuthenticationError("The token has been revoked.") from None
     user = session.scalar(
         _ACCOUNT_OF_LIVE_SESSION_FOR_WRITING if for_writing else _ACCOUNT_OF_LIVE_SESSION,
-        {"user_id": user_id, "version": claims.token_version, "session_id": claims.session_id},
+        _live_session_of(claims),
     )
     if user is None:
         raise AuthenticationError("The token has been revoked.")
     return user
 
 
-_ACCOUNT_OF_LIVE_SESSION = select(User).where(
-    User.id == bindparam("user_id"),
-    User.token_version == bindparam("version"),
-    exists().where(
-        RefreshToken.family_id == bindparam("session_id"), RefreshToken.revoked_at.is_(None)
-    ),
-)
+def _live_session_of(claims: AccessClaims) -> dict[str, Any]:
+    """The parameters of `_LIVE_SESSION` for a verified token's claims."""
+    try:
+        user_id = uuid.UUID(claims.user_id)
+    except ValueError:
+        raise AuthenticationError("The token has been revoked.") from None
+    return {"user_id": user_id, "version": claims.token_version, "session_id": claims.session_id}
+
+
+_ACCOUNT_OF_LIVE_SESSION = select(User).where(*_LIVE_SESSION)
 _ACCOUNT_OF_LIVE_SESSION_FOR_WRITING = _ACCOUNT_OF_LIVE_SESSION.with_for_update(key_share=True)
 
 

@@ -35,8 +35,8 @@ from typing import Any
 
 from limits import RateLimitItem, parse, parse_many
 from limits.errors import StorageError
-from limits.storage import StorageTypes, storage_from_string
-from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from limits.storage import Storage, StorageTypes, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
@@ -93,11 +93,12 @@ class Throttle:
             if storage_uri.startswith("memory://")
             else storage_from_string(storage_uri, wrap_exceptions=True, **options)
         )
+        if not isinstance(storage, Storage):  # a memory:// or redis:// URI: never async://
+            raise ValueError(f"not a synchronous store: {storage_uri}")
         self._storage = storage
         # Sliding windows for credentials (no burst at a window edge); fixed windows, cheaper,
-        # for the general per-client limit.
+        # for the general per-client limit (`spend`, counted on the store itself).
         self._strict = MovingWindowRateLimiter(storage)
-        self._cheap = FixedWindowRateLimiter(storage)
         self._cooldown = cooldown
         # How long `spend_soon` waits at most: a connect and a reply, and a little for a thread.
         self._deadline = 2 * timeout_ms / 1000 + 0.1
@@ -152,15 +153,19 @@ class Throttle:
     def spend(self, limit: RateLimitItem, *key: str) -> Budget | None:
         """Count one request against `limit`; the budget left (remaining -1 when the request
         is over the limit), or None when the store cannot say (fails open)."""
+        # A fixed window, as limits' FixedWindowRateLimiter counts it, in two calls to the
+        # store rather than its three (its `hit` and then `get_window_stats` read the count
+        # back): the increment answers the count, and a round trip to Redis is saved.
+        window_key = limit.key_for(*key)
         try:
             with self._store():
-                allowed = self._cheap.hit(limit, *key)
-                reset_at, remaining = self._cheap.get_window_stats(limit, *key)
+                counted = self._storage.incr(window_key, limit.get_expiry())
+                reset_at = self._storage.get_expiry(window_key)
         except StoreUnavailableError:
             return None
         return Budget(
             limit=limit.amount,
-            remaining=remaining if allowed else -1,
+            remaining=limit.amount - counted if counted <= limit.amount else -1,
             reset_after=_seconds_until(reset_at),
             window=limit.get_expiry(),
         )

@@ -1,4 +1,5 @@
-"""`python -m bench [MODE] [options]`, modes run sweep workers memory worst tracing seed: README."""
+"""`python -m bench [MODE] [options]`, modes run sweep workers memory worst tracing pg-access seed:
+README."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bench import pg_access as pg_access_bench
 from bench import replicas as replica_bench
 from bench import report, scenarios, seed, serve, worst
 from bench.drive import Call, require_wrk, wrk
@@ -349,6 +351,40 @@ def worst_case(args: argparse.Namespace) -> None:
     print(f"\nwritten: {report.shown(written)}")
 
 
+def pg_access(args: argparse.Namespace) -> None:
+    """Get one task on PostgreSQL, whatever --db says, reached each way of bench.pg_access
+    (`--strategies`), rounds interleaved; taskapi's own way (threads) is the reference."""
+    args.db = "postgresql"
+    setup = _setup(args, seed.parse_size(args.size))
+    get_task = scenarios.endpoints(setup.fixture, setup.secret, depth=1)[0]
+    path, headers = scenarios.probe(get_task)
+    server_cpu, wrk_cpu = _cpus(args)
+    names = [f"pg-{strategy}" for strategy in args.strategies]
+    with serve.running(
+        names,
+        env=setup.env,
+        workers=args.workers,
+        cpus=server_cpu,
+        log_dir=LOG_DIR,
+        probe_path=path,
+        probe_headers=headers,
+    ) as servers:
+        scenarios.check(servers, [get_task])
+        results = scenarios.measure(servers, [get_task], _load(args, wrk_cpu))[get_task.name]
+    summary = report.summarise({get_task.name: results})[get_task.name]
+    print("\n| strategy | req/s | p50 ms | p99 ms | /threads |\n|---|---|---|---|---|")
+    for name, figures in summary.items():
+        ratio = report.paired_ratio(results[name], results["pg-threads"])
+        figures["ratio_vs_threads"] = None if ratio is None else round(ratio, 3)
+        print(
+            f"| {name.removeprefix('pg-')} | {figures['rps']:.0f} | {figures['p50_ms']:.2f} "
+            f"| {figures['p99_ms']:.2f} | {'-' if ratio is None else f'{ratio:.2f}x'} |"
+        )
+    settings = _settings(args, strategies=args.strategies, pinned=server_cpu is not None)
+    written = report.write("pg_access.json", {"meta": report.meta(**settings), "get_task": summary})
+    print(f"\nwritten: {report.shown(written)}")
+
+
 def seed_only(args: argparse.Namespace) -> None:
     for text in args.sizes.split(","):
         setup = _setup(args, seed.parse_size(text))
@@ -401,6 +437,14 @@ def parser() -> argparse.ArgumentParser:
     modes.add_parser("replicas", parents=[common], help="1, 2, 3 replicas behind HAProxy")
     modes.add_parser("worst", parents=[common], help="costliest requests, health meanwhile")
     modes.add_parser("tracing", parents=[common], help="taskapi with tracing off and at 100%%")
+    accessing = modes.add_parser(
+        "pg-access", parents=[common], help="get one task, PostgreSQL reached five ways"
+    )
+    accessing.add_argument(
+        "--strategies",
+        type=_list(pg_access_bench.STRATEGIES),
+        default=list(pg_access_bench.STRATEGIES),
+    )
     seeding = modes.add_parser("seed", parents=[common], help="only seed (and keep) databases")
     seeding.add_argument("--sizes", default="10k")
     return root
@@ -415,6 +459,7 @@ MODES: dict[str, Callable[[argparse.Namespace], None]] = {
     "seed": seed_only,
     "worst": worst_case,
     "tracing": tracing,
+    "pg-access": pg_access,
 }
 
 

@@ -31,6 +31,12 @@ APPS = {
     "fastapi": ["--factory", "bench.peers.fastapi_app:from_env"],
     "starlette": ["--factory", "bench.peers.starlette_app:from_env"],
     "floor": ["--factory", "bench.peers.floor_app:from_env"],
+    # The floor's get one task, PostgreSQL reached five ways (bench.pg_access).
+    "pg-loop": ["--factory", "bench.pg_access:loop"],
+    "pg-threads": ["--factory", "bench.pg_access:threads"],
+    "pg-pipeline": ["--factory", "bench.pg_access:pipeline"],
+    "pg-async": ["--factory", "bench.pg_access:async_in_turn"],
+    "pg-async-pipeline": ["--factory", "bench.pg_access:async_pipeline"],
 }
 
 # taskapi's limits would answer the load with 429s: raised out of reach (the middleware still

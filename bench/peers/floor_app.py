@@ -37,7 +37,7 @@ from taskapi.models import PRIORITY_RANKS
 from taskapi.models.base import new_id
 from taskapi.services import task_counts
 from taskapi.services.passwords import Passwords
-from taskapi.services.tokens import hash_refresh_token, new_refresh_token
+from taskapi.services.tokens import AccessClaims, TokenIssuer, hash_refresh_token, new_refresh_token
 from taskapi.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -271,19 +271,7 @@ class Floor:
                 raise Reply(404, "Nothing is here.")
         except Reply as reply:
             status, body, headers = reply.status, {"detail": reply.detail}, []
-        content = orjson.dumps(body)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(content)).encode()),
-                    *headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+        await answer(send, status, body, headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -306,7 +294,7 @@ class Floor:
         row = self.db.one(_TASK, self.db.uuid_in(wanted), self.db.uuid_in(owner_id))
         if row is None:
             raise Reply(404, "No task has this id.")
-        return 200, self._resource(row), [(b"etag", _etag(row[-1]))]
+        return 200, resource(self.db, row), [(b"etag", etag(row[-1]))]
 
     def list_tasks(self, scope: Scope) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
         owner_id = self._user(scope)
@@ -319,7 +307,7 @@ class Floor:
             total = int(total_row[0] or 0) if total_row else 0
             rows = self.db.rows(_PAGE, owner, limit, (page - 1) * limit)
             meta, links = common.page_meta_and_links(page=page, limit=limit, total=total)
-            body = {"mode": "page", "data": [self._resource(row) for row in rows], "meta": meta}
+            body = {"mode": "page", "data": [resource(self.db, row) for row in rows], "meta": meta}
             return 200, body | {"links": links}, [(b"link", common.link_header(links).encode())]
         cursor = params["cursor"]
         if cursor:
@@ -344,7 +332,7 @@ class Floor:
         links = common.slice_links(limit=limit, cursor=cursor, next_cursor=next_cursor)
         body = {
             "mode": "cursor",
-            "data": [self._resource(row) for row in rows],
+            "data": [resource(self.db, row) for row in rows],
             "meta": {"limit": limit},
             "links": links,
         }
@@ -390,7 +378,7 @@ class Floor:
             db.run(_INSERT_TASK, *converted, PRIORITY_RANKS[priority])
             share = random.randrange(task_counts.SHARES)
             db.run(_COUNT_ONE_MORE, db.uuid_in(owner_id), share)
-        headers = [(b"location", f"{common.TASKS_PATH}/{task_id}".encode()), (b"etag", _etag(1))]
+        headers = [(b"location", f"{common.TASKS_PATH}/{task_id}".encode()), (b"etag", etag(1))]
         return 201, _shaped(row), headers
 
     def log_in(self, credentials: dict[str, Any]) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
@@ -431,17 +419,7 @@ class Floor:
 
     def _user(self, scope: Scope, *, lock: str = "") -> uuid.UUID:
         """The id of the user the bearer token speaks for, checked as taskapi checks it."""
-        authorization = next(
-            (value for name, value in scope["headers"] if name == b"authorization"), b""
-        )
-        scheme, _, token = authorization.decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Reply(401, "No bearer token was sent.")
-        try:
-            claims = self.tokens.read_access_token(token)
-            user_id = uuid.UUID(claims.user_id)
-        except (AuthenticationError, ValueError):
-            raise Reply(401, "The token is not valid.") from None
+        claims, user_id = bearer_claims(self.tokens, scope)
         found = self.db.one(
             _USER_OF_LIVE_SESSION + lock,
             self.db.uuid_in(user_id),
@@ -452,20 +430,37 @@ class Floor:
             raise Reply(401, "The token has been revoked.")
         return user_id
 
-    def _resource(self, row: Row) -> dict[str, Any]:
-        db = self.db
-        return _shaped(
-            (
-                db.uuid_out(row[0]),
-                db.uuid_out(row[1]),
-                *row[2:6],
-                db.date_out(row[6]),
-                db.tags_out(row[7]),
-                db.moment_out(row[8]),
-                db.moment_out(row[9]),
-                db.moment_out(row[10]) if row[10] is not None else None,
-            )
+
+def bearer_claims(tokens: TokenIssuer, scope: Scope) -> tuple[AccessClaims, uuid.UUID]:
+    """The claims of the request's bearer token and the user id they name, read as taskapi
+    reads them."""
+    authorization = next(
+        (value for name, value in scope["headers"] if name == b"authorization"), b""
+    )
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Reply(401, "No bearer token was sent.")
+    try:
+        claims = tokens.read_access_token(token)
+        return claims, uuid.UUID(claims.user_id)
+    except (AuthenticationError, ValueError):
+        raise Reply(401, "The token is not valid.") from None
+
+
+def resource(db: Driver | type[Driver], row: Row) -> dict[str, Any]:
+    """A task's JSON from its row as `db` stores it."""
+    return _shaped(
+        (
+            db.uuid_out(row[0]),
+            db.uuid_out(row[1]),
+            *row[2:6],
+            db.date_out(row[6]),
+            db.tags_out(row[7]),
+            db.moment_out(row[8]),
+            db.moment_out(row[9]),
+            db.moment_out(row[10]) if row[10] is not None else None,
         )
+    )
 
 
 def _shaped(task: Sequence[Any]) -> dict[str, Any]:
@@ -486,7 +481,26 @@ def _shaped(task: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def _etag(version: int) -> bytes:
+async def answer(
+    send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]]
+) -> None:
+    """The reply: JSON with its length, and `headers`."""
+    content = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(content)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
+def etag(version: int) -> bytes:
     return f'"{version}"'.encode()
 
 

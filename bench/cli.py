@@ -357,18 +357,9 @@ def pg_access(args: argparse.Namespace) -> None:
     args.db = "postgresql"
     setup = _setup(args, seed.parse_size(args.size))
     get_task = scenarios.endpoints(setup.fixture, setup.secret, depth=1)[0]
-    path, headers = scenarios.probe(get_task)
     server_cpu, wrk_cpu = _cpus(args)
-    names = [f"pg-{strategy}" for strategy in args.strategies]
-    with serve.running(
-        names,
-        env=setup.env,
-        workers=args.workers,
-        cpus=server_cpu,
-        log_dir=LOG_DIR,
-        probe_path=path,
-        probe_headers=headers,
-    ) as servers:
+    ways = argparse.Namespace(**{**vars(args), "services": [f"pg-{s}" for s in args.strategies]})
+    with _servers(ways, setup, workers=args.workers, cpus=server_cpu) as servers:
         scenarios.check(servers, [get_task])
         results = scenarios.measure(servers, [get_task], _load(args, wrk_cpu))[get_task.name]
     summary = report.summarise({get_task.name: results})[get_task.name]

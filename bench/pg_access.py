@@ -45,6 +45,7 @@ from bench.peers.floor_app import (
     bearer_claims,
     etag,
     resource,
+    serve_lifespan,
 )
 from taskapi.services.tokens import AccessClaims
 from taskapi.settings import Settings
@@ -107,7 +108,7 @@ class AccessProbe:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             async with self._connected():
-                await _serve_lifespan(receive, send)
+                await serve_lifespan(receive, send)
             return
         try:
             claims, user_id = bearer_claims(self.tokens, scope)
@@ -193,16 +194,6 @@ class AccessProbe:
                 executor.shutdown()
             while not idle.empty():
                 idle.get().close()
-
-
-async def _serve_lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def _factory(strategy: str) -> Callable[[], AccessProbe]:

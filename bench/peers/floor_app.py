@@ -274,14 +274,10 @@ class Floor:
         await answer(send, status, body, headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.db.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        try:
+            await serve_lifespan(receive, send)
+        finally:
+            self.db.close()
 
     # --- The endpoints: (status, body, extra headers) ---------------------------------------
 
@@ -429,6 +425,17 @@ class Floor:
         if found is None:
             raise Reply(401, "The token has been revoked.")
         return user_id
+
+
+async def serve_lifespan(receive: Receive, send: Send) -> None:
+    """Answer ASGI's lifespan messages until shutdown: nothing to start or stop here."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def bearer_claims(tokens: TokenIssuer, scope: Scope) -> tuple[AccessClaims, uuid.UUID]:

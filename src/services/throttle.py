@@ -156,10 +156,10 @@ class Throttle:
         # A fixed window, as limits' FixedWindowRateLimiter counts it, in two calls to the
         # store rather than its three (its `hit` and then `get_window_stats` read the count
         # back): the increment answers the count, and a round trip to Redis is saved.
-        window_key = limit.key_for(*key)
+        window_key, window = limit.key_for(*key), limit.get_expiry()
         try:
             with self._store():
-                counted = self._storage.incr(window_key, limit.get_expiry())
+                counted = self._storage.incr(window_key, window)
                 reset_at = self._storage.get_expiry(window_key)
         except StoreUnavailableError:
             return None
@@ -167,7 +167,7 @@ class Throttle:
             limit=limit.amount,
             remaining=limit.amount - counted if counted <= limit.amount else -1,
             reset_after=_seconds_until(reset_at),
-            window=limit.get_expiry(),
+            window=window,
         )
 
     async def spend_soon(self, limit: RateLimitItem, *key: str) -> Budget | None:

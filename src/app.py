@@ -13,7 +13,6 @@ from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
-from connexion.middleware.security import SecurityMiddleware
 from connexion.options import SwaggerUIOptions
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.types import ASGIApp
@@ -37,13 +36,14 @@ from taskapi.web.planned import (
     PlannedAsyncApp,
     PlannedRequestValidationMiddleware,
     PlannedRouting,
+    PlannedSecurityMiddleware,
     SwaggerUIOnItsPaths,
 )
 from taskapi.web.problems import register_problem_handlers
 from taskapi.web.rate_limits import RateLimit
 from taskapi.web.request_context import RequestLimits
 from taskapi.web.routes import AllowedMethods, base_path
-from taskapi.web.security import AUTH_POLICY_STATE_KEY, checking_access_tokens
+from taskapi.web.security import checking_access_tokens
 from taskapi.web.spec_document import ServedSpec
 from taskapi.web.tracing import Tracing, operation_routes, provider_from_environment
 from taskapi.web.validation import VALIDATOR_MAP
@@ -233,7 +233,6 @@ def create_app(
                 policy=policy,
                 metrics=metrics,
                 state={
-                    AUTH_POLICY_STATE_KEY: policy,
                     METRICS_STATE_KEY: metrics,
                     DRAIN_STATE_KEY: drain,
                 },
@@ -241,7 +240,7 @@ def create_app(
             ExceptionMiddleware,
             SwaggerUIOnItsPaths,
             PlannedRouting,
-            SecurityMiddleware,
+            PlannedSecurityMiddleware,
             PlannedRequestValidationMiddleware,
             # Response validation is for tests (VALIDATE_RESPONSES); off, it is not in the way.
             *([ResponseValidationMiddleware] if settings.validate_responses else []),
@@ -262,7 +261,7 @@ def create_app(
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
-        security_map=checking_access_tokens(PLANNED_SECURITY_MAP),
+        security_map=checking_access_tokens(PLANNED_SECURITY_MAP, policy),
         # The UI reads the spec the edge serves (ServedSpec), at the path Connexion would use.
         swagger_ui_options=SwaggerUIOptions(swagger_ui=settings.docs_ui_enabled, serve_spec=False),
     )

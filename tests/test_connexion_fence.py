@@ -88,6 +88,35 @@ FENCE: dict[str, tuple[str, str]] = {
         "50c0a19d5115da3f",
         "planned._PlannedBearerHandler (caches it)",
     ),
+    "connexion.middleware.security:SecurityOperation": (
+        "6e0bd6cb6e546653",
+        "planned._PlannedSecurityOperation (re-implements __call__ for one bearer requirement;"
+        " reads security, security_schemes, security_handler_factory)",
+    ),
+    "connexion.middleware.security:SecurityAPI.make_operation": (
+        "9f531ae16dfb270f",
+        "planned._PlannedSecurityAPI (makes the planned operation the same way)",
+    ),
+    "connexion.security:SecurityHandlerFactory.parse_security_scheme": (
+        "7292771b2fbf2628",
+        "planned._PlannedSecurityOperation (finds the bearer handler as it does)",
+    ),
+    "connexion.security:BearerSecurityHandler._get_verify_func": (
+        "83dd19eaaca1eb89",
+        "planned._bearer_token (the scheme's check: not bearer is no token)",
+    ),
+    "connexion.security:AbstractSecurityHandler.get_auth_header_value": (
+        "8ae9026fede43dda",
+        "planned._bearer_token (the header's first value, split once, its errors)",
+    ),
+    "connexion.security:AbstractSecurityHandler._generic_check": (
+        "3847e7a44e05ff13",
+        "planned._PlannedSecurityOperation (a None answer is an invalid token)",
+    ),
+    "connexion.security:SecurityHandlerFactory.verify_security": (
+        "f6c4a9207e2c68cc",
+        "planned._PlannedSecurityOperation (no token, errors raised, the context it sets)",
+    ),
     "connexion.middleware.swagger_ui:SwaggerUIMiddleware": (
         "e1b746adea49a615",
         "planned.SwaggerUIOnItsPaths (reads router.routes' mounts; bypasses __call__)",

@@ -8,6 +8,7 @@ import functools
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,10 +18,12 @@ from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.main import ConnexionMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
-from connexion.middleware.security import SecurityMiddleware
+from connexion.middleware.security import SecurityMiddleware, SecurityOperation
 from starlette.testclient import TestClient
 
 from taskapi.errors import ServiceUnavailableError
+from taskapi.services.tokens import TokenIssuer
+from taskapi.settings import Settings
 from taskapi.spec import load_spec
 from taskapi.web.planned import (
     MAX_CACHED_BODY_VALIDATORS,
@@ -28,6 +31,7 @@ from taskapi.web.planned import (
     PlannedAsyncApp,
     PlannedRequestValidationMiddleware,
     PlannedRouting,
+    PlannedSecurityMiddleware,
 )
 from taskapi.web.validation import VALIDATOR_MAP
 
@@ -266,3 +270,82 @@ def test_operations_are_routed_with_the_scope_connexion_s_router_gives(
     )
     # The operations themselves were routed (not all answered by the router).
     assert sum(bool(routed(routing, m, p)[0]) for m, p in requests) >= len(requests) // 3
+
+
+def _security_of(client: TestClient) -> PlannedSecurityMiddleware:
+    client.get("/v1/healthz")  # the middleware stack is built on the first request
+    middleware: Any = client.app
+    stack = middleware.middleware.middleware_stack
+    return next(layer for layer in stack if isinstance(layer, PlannedSecurityMiddleware))
+
+
+def _authorizations(settings: Settings) -> list[list[tuple[bytes, bytes]]]:
+    """Authorization headers as clients send them, good and bad: each list is one request's."""
+    issuer = TokenIssuer(
+        secret=settings.signing_secret(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        access_ttl=timedelta(minutes=5),
+        refresh_ttl=timedelta(days=1),
+    )
+
+    def token(now: datetime) -> bytes:
+        made = issuer.issue_access_token(
+            user_id=str(uuid.UUID(int=9)), token_version=0, session_id=uuid.UUID(int=10), now=now
+        )
+        return made.encode()
+
+    valid, expired = token(datetime.now(UTC)), token(datetime.now(UTC) - timedelta(hours=1))
+    forged = valid[:-2] + (b"AA" if not valid.endswith(b"AA") else b"BB")
+    values = [
+        b"", b"Bearer", b"Bearer ", b"Basic dXNlcjpwYXNz", b"Bearer " + valid,
+        b"bearer " + valid, b"BEARER " + valid, b"Bearer  " + valid, b"Bearer " + valid + b" x",
+        b"Bearer " + expired, b"Bearer " + forged, b"Bearer \xff\xfe", b"Token " + valid,
+    ]  # fmt: skip
+    name = b"authorization"
+    return [
+        [],
+        *([(name, value)] for value in values),
+        [(name, b"Basic dXNlcjpwYXNz"), (name, b"Bearer " + valid)],  # the first one counts
+        # ASGI servers give names in lower case; a name that is not is not the header.
+        [(b"Authorization", b"Bearer " + valid), (name, b"Basic x")],
+    ]
+
+
+def test_the_planned_bearer_check_answers_as_connexion_s_own(
+    client: TestClient, settings: Settings
+) -> None:
+    security = _security_of(client)
+    (api,) = [api for apis in security.apis.values() for api in apis]
+    secured = {
+        operation_id: operation
+        for operation_id, operation in api.operations.items()
+        if operation.security
+    }
+    # Every secured operation of the spec takes the planned check, none the stock one.
+    assert secured
+    assert all(operation._token_info is not None for operation in secured.values())
+
+    def outcome(check: Any, headers: list[tuple[bytes, bytes]]) -> Any:
+        scope: dict[str, Any] = {"type": "http", "headers": headers, "extensions": {}}
+        passed: list[Any] = []
+
+        async def next_app(scope: Any, _receive: Any, _send: Any) -> None:
+            passed.append(scope["extensions"]["connexion_context"])
+
+        check.next_app = next_app
+        try:
+            asyncio.run(check(scope, None, None))
+        except Exception as error:  # the outcome compared is the error itself
+            return type(error), getattr(error, "status_code", None), str(error)
+        return passed
+
+    for operation in secured.values():
+        stock = SecurityOperation(
+            operation.next_app,
+            security_handler_factory=operation.security_handler_factory,
+            security=operation.security,
+            security_schemes=operation.security_schemes,
+        )
+        for headers in _authorizations(settings):
+            assert outcome(operation, headers) == outcome(stock, headers), headers

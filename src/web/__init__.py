@@ -25,8 +25,14 @@ moved, so an upgrade is this checklist: re-read each changed one against ours):
   the parameters and body validation parsed (no request object, no second parse), with the
   handler's signature, the parameters' definitions and defaults read once. Form bodies and
   object query parameters, which the spec does not use, stop the app from starting.
+- `planned.PlannedSecurityMiddleware` (subclasses `SecurityMiddleware`, its API's
+  `make_operation` and `SecurityOperation`, reading their `security`, `security_schemes` and
+  `security_handler_factory`): an operation whose one requirement is a bearer token, checked
+  by a function that takes the token alone, reads the Authorization header off the scope and
+  calls the function directly, with the errors and the context of Connexion's own check
+  (`BearerSecurityHandler`, `verify_security`); any other requirement takes the stock check.
 - `planned._PlannedBearerHandler` (caches `AbstractSecurityHandler._accepts_kwarg`): the token
-  function's signature is read once.
+  function's signature is read once, where the stock check runs.
 - `planned.SwaggerUIOnItsPaths` (subclasses `SwaggerUIMiddleware`, reads the layout of its
   `router`: one mount per API, one route per page): other requests skip the UI's router.
 - `planned.PlannedRouting` (subclasses `RoutingMiddleware`, reads the routes its `add_api`

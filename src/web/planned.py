@@ -4,8 +4,9 @@ Stock Connexion 3.3 redoes, on every request, work whose result depends only on 
 the request validator builds a URI parser, a parameter validator, a media-type table and a body
 validator; the app rebuilds the handler's decorator chain (four `functools.wraps` and an
 `inspect.signature`), parses the parameters and the JSON body a second time, and parses a
-form on every request, even a GET; the bearer check reads the token function's signature
-twice; and the Swagger UI middleware runs its router over every API request. Each sync
+form on every request, even a GET; the bearer check builds a request object and goes through
+three wrappers, reading the token function's signature twice; and the Swagger UI middleware
+runs its router over every API request. Each sync
 handler then hops to a thread through anyio, whose hop costs more than asyncio's own executor.
 
 The classes below are drop-in subclasses that do that work when the app starts and keep the
@@ -39,7 +40,11 @@ from connexion.decorators.parameter import (
     unwrap_decorators,
 )
 from connexion.decorators.response import AsyncResponseDecorator
-from connexion.exceptions import UnsupportedMediaTypeProblem
+from connexion.exceptions import (
+    OAuthProblem,
+    OAuthResponseProblem,
+    UnsupportedMediaTypeProblem,
+)
 from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.http_facts import FORM_CONTENT_TYPES
 from connexion.lifecycle import ConnexionRequest
@@ -50,9 +55,10 @@ from connexion.middleware.request_validation import (
     RequestValidationOperation,
 )
 from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
+from connexion.middleware.security import SecurityAPI, SecurityMiddleware, SecurityOperation
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
-from connexion.security import BearerSecurityHandler
+from connexion.security import NO_VALUE, BearerSecurityHandler
 from connexion.utils import (
     inspect_function_arguments,
     is_null,
@@ -499,6 +505,91 @@ class _PlannedRoute:
         return {
             name: self._convertors[name].convert(value) for name, value in found.groupdict().items()
         }
+
+
+class _PlannedSecurityOperation(SecurityOperation):  # type: ignore[misc]
+    """Connexion's security check, planned for an operation whose one requirement is one HTTP
+    bearer scheme and whose token function takes the token alone (taskapi's every secured
+    operation): the Authorization header read straight off the scope and the function called
+    directly, with the errors and the context Connexion's `BearerSecurityHandler` and
+    `verify_security` give, instead of a ConnexionRequest and three wrappers per request.
+    Any other requirement takes the stock check."""
+
+    def __init__(self, next_app: ASGIApp, **options: Any) -> None:
+        super().__init__(next_app, **options)
+        self._token_info = self._planned_token_info()
+
+    def _planned_token_info(self) -> Callable[[str], Any] | None:
+        if len(self.security) != 1 or len(self.security[0]) != 1:
+            return None
+        ((name, _scopes),) = self.security[0].items()
+        scheme = self.security_schemes[name]
+        handler_class = self.security_handler_factory.security_handlers.get("bearer")
+        if (
+            scheme.get("type") != "http"
+            or str(scheme.get("scheme", "")).lower() != "bearer"
+            or not (
+                isinstance(handler_class, type) and issubclass(handler_class, BearerSecurityHandler)
+            )
+        ):
+            return None
+        handler = handler_class()
+        function: Callable[..., Any] | None = handler._resolve_func(scheme)
+        takes_more = function is not None and (
+            handler._accepts_kwarg(function, handler.required_scopes_kw)
+            or handler._accepts_kwarg(function, handler.request_kw)
+        )
+        if function is None or takes_more or inspect.iscoroutinefunction(function):
+            return None
+        return function
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._token_info is None:
+            await super().__call__(scope, receive, send)
+            return
+        token_info = self._token_info(_bearer_token(scope["headers"]))
+        if token_info is NO_VALUE:
+            raise OAuthProblem(detail="No authorization token provided")
+        if token_info is None:
+            raise OAuthResponseProblem(detail="Provided token is not valid")
+        context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
+        context.update(
+            {"user": token_info.get("sub", token_info.get("uid")), "token_info": token_info}
+        )
+        await self.next_app(scope, receive, send)
+
+
+def _bearer_token(headers: list[tuple[bytes, bytes]]) -> str:
+    """The token of the request's first Authorization header, as `BearerSecurityHandler`
+    finds it (by the lower-case name ASGI servers give), or the OAuthProblem it raises."""
+    authorization = next(
+        (value.decode("latin-1") for name, value in headers if name == b"authorization"), None
+    )
+    if not authorization:
+        raise OAuthProblem(detail="No authorization token provided")
+    try:
+        auth_type, token = authorization.split(maxsplit=1)
+    except ValueError:
+        raise OAuthProblem(detail="Invalid authorization header") from None
+    if auth_type.lower() != "bearer":
+        raise OAuthProblem(detail="No authorization token provided")
+    return token
+
+
+class _PlannedSecurityAPI(SecurityAPI):  # type: ignore[misc]
+    def make_operation(self, operation: Any) -> _PlannedSecurityOperation:
+        planned: _PlannedSecurityOperation = _PlannedSecurityOperation.from_operation(
+            operation,
+            next_app=self.next_app,
+            security_handler_factory=self.security_handler_factory,
+        )
+        return planned
+
+
+class PlannedSecurityMiddleware(SecurityMiddleware):  # type: ignore[misc]
+    """Connexion's security layer, with each bearer-secured operation's check planned."""
+
+    api_cls = _PlannedSecurityAPI
 
 
 class _PlannedBearerHandler(BearerSecurityHandler):  # type: ignore[misc]

@@ -9,41 +9,41 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connexion.lifecycle import ConnexionRequest
 from connexion.security import BearerSecurityHandler
 from starlette.types import Message
 
 from taskapi.services.auth import AuthPolicy
 
-AUTH_POLICY_STATE_KEY = "auth_policy"
 
+def access_token_check(policy: AuthPolicy) -> Callable[[str], dict[str, Any]]:
+    """The check Connexion calls for operations that need a bearer token, for `policy`'s
+    tokens."""
 
-def verify_access_token(token: str, request: ConnexionRequest) -> dict[str, Any]:
-    """Called by Connexion for operations that need a bearer token.
+    def verify_access_token(token: str) -> dict[str, Any]:
+        """The token's signature and claims only (no I/O, so it can run on the event loop);
+        the user is loaded, and checked still to exist, in the request's own transaction
+        (`taskapi.web.dependencies`). Raises AuthenticationError, answered 401."""
+        claims = policy.tokens.read_access_token(token)
+        return {"sub": claims.user_id, "claims": claims}
 
-    Checks the signature and claims only (no I/O, so it can run on the event loop); the user is
-    loaded, and checked still to exist, in the request's own transaction
-    (`taskapi.web.dependencies`). Raises AuthenticationError, answered 401.
-    """
-    policy: AuthPolicy = request.scope["state"][AUTH_POLICY_STATE_KEY]
-    claims = policy.tokens.read_access_token(token)
-    return {"sub": claims.user_id, "claims": claims}
+    return verify_access_token
 
 
 def checking_access_tokens(
-    security_map: Mapping[str, type[BearerSecurityHandler]],
+    security_map: Mapping[str, type[BearerSecurityHandler]], policy: AuthPolicy
 ) -> dict[str, type[BearerSecurityHandler]]:
-    """`security_map` with its bearer handler calling `verify_access_token`.
+    """`security_map` with its bearer handler calling `access_token_check(policy)`.
 
     Connexion otherwise finds the check by a Python path in the spec (`x-bearerInfoFunc`) or in
     the BEARERINFO_FUNC environment variable; given in code, the served spec names no module
     and no environment can swap the check.
     """
     base = security_map["bearer"]
+    check = access_token_check(policy)
 
     class AccessTokenHandler(base):  # type: ignore[misc,valid-type]
         def _resolve_func(self, security_scheme: Mapping[str, Any]) -> Callable[..., Any]:
-            return verify_access_token
+            return check
 
     return {**security_map, "bearer": AccessTokenHandler}
 

@@ -16,9 +16,10 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -251,6 +252,11 @@ class SocketWatchdog:
     """
 
     _TICK = 0.05  # seconds between looks at the deadlines
+    # How many listeners `watch` adds to each statement event: straight reads
+    # (`taskapi.reads`) look past these, and arm the watchdog themselves (`guarding`).
+    STATEMENT_LISTENERS: Mapping[str, int] = MappingProxyType(
+        {"before_cursor_execute": 1, "after_cursor_execute": 1, "handle_error": 1}
+    )
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -271,6 +277,16 @@ class SocketWatchdog:
         event.listen(engine, "handle_error", self._disarm_after)
         event.listen(engine.pool, "checkin", lambda _dbapi, record: disarm(record))
         event.listen(engine.pool, "invalidate", lambda _dbapi, record, _exc: disarm(record))
+        _WATCHDOGS[engine] = self
+
+    @contextmanager
+    def guarding(self, connection: Connection) -> Iterator[None]:
+        """A statement sent on `connection`'s driver directly, watched as Core's are."""
+        self._arm(connection)
+        try:
+            yield
+        finally:
+            self._disarm(_record(connection))
 
     def _arm(self, connection: Connection) -> None:
         if connection.invalidated:  # a rollback after its connection was discarded: no I/O
@@ -300,6 +316,15 @@ class SocketWatchdog:
                     if deadline <= now:
                         del self._deadlines[record]
                         _shut_down(socket_fd)
+
+
+# The watchdog of each engine that has one.
+_WATCHDOGS: weakref.WeakKeyDictionary[Engine, SocketWatchdog] = weakref.WeakKeyDictionary()
+
+
+def watchdog_of(engine: Engine) -> SocketWatchdog | None:
+    """The socket watchdog watching `engine`'s statements, if any."""
+    return _WATCHDOGS.get(engine)
 
 
 def _record(connection: Connection) -> Any:

@@ -3,30 +3,33 @@
 `rows` and `first_row` run a statement with its bound parameters in the request's unit of work
 and answer its rows, which name their columns as Core's rows do (`row.title`, `row[0]`).
 
-Through Core, a SQLite read costs several times what the driver spends on it: each statement
-gets an execution context, a result object and its events, where the driver's own call is a
-few microseconds (README, "What makes taskapi fast", has the figures). So on SQLite, a
-statement run a second time is run straight on the driver: compiled once by SQLAlchemy for the
-dialect (the SQL, the order of its parameters, each type's bind and result processing),
-executed on the unit of work's own driver connection, its rows built as named tuples.
-Everything else goes through Core, as before:
+Through Core, a read costs several times what the driver spends on it: each statement gets an
+execution context, a result object and its events, where the driver's own call is a few
+microseconds on SQLite and little more than the round trip on PostgreSQL (README, "What makes
+taskapi fast", has the figures). So a statement run a second time is run straight on the
+driver: compiled once by SQLAlchemy for the dialect (the SQL, its parameters, each type's bind
+and result processing), executed on the unit of work's own driver connection, its rows built
+as named tuples. Everything else goes through Core, as before:
 
-- PostgreSQL, where a statement is a round trip that dwarfs Core's share, whose deadlines are
-  watched by statement events (`taskapi.db.SocketWatchdog`), and whose writers lock the rows
-  they read (SQLite has no row locks: its writer holds the database);
-- an engine whose statements something listens to (tracing's spans): straight reads would
-  go unseen;
+- an engine whose statements something listens to (tracing's spans), besides PostgreSQL's
+  socket watchdog (`taskapi.db.SocketWatchdog`), which straight reads arm themselves:
+  straight reads would go unseen;
 - a statement's first run: a statement made for one request (a filtered listing) is run once,
   and compiling a plan for it would cost more than Core, which finds it in its cache;
 - a statement whose SQL is completed at execution (an expanding IN list), or whose columns do
-  not all have names.
+  not all have names;
+- a dialect other than SQLite's and PostgreSQL's (psycopg).
 
 A straight read runs in the unit of work's transaction, as a statement on its connection
-would: a reading unit's first straight read begins its snapshot as `taskapi.db` begins it for
-Core (a deferred BEGIN, sent to the driver), and returning the connection to the pool rolls it
-back; a writing unit has begun before its first statement. Like `connection.execute`, it does
-not flush the session's pending objects. A driver error is raised as SQLAlchemy's exception
-for it, as Core raises it, so it is answered as any database error is.
+would. On SQLite, a reading unit's first straight read begins its snapshot as `taskapi.db`
+begins it for Core (a deferred BEGIN, sent to the driver), and returning the connection to the
+pool rolls it back; a writing unit has begun before its first statement. On PostgreSQL a
+reading unit's connection is in autocommit (`Database.reading`), and in a writing unit psycopg
+begins the transaction at its first statement, whoever sends it. Like `connection.execute`, it
+does not flush the session's pending objects. A driver error is raised as SQLAlchemy's
+exception for it, as Core raises it, so it is answered as any database error is; a
+PostgreSQL connection the error says is lost is invalidated, as Core invalidates it (the
+pool's other connections are then checked as they leave it, `taskapi.db`).
 """
 
 from __future__ import annotations
@@ -35,13 +38,17 @@ import sqlite3
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from taskapi.db import watchdog_of
 
 Params = Mapping[str, Any]
 
@@ -63,30 +70,28 @@ def first_row(session: Session, statement: Select[Any], params: Params) -> Any |
 
 @dataclass(frozen=True)
 class _Plan:
-    """What running one statement on SQLite's driver needs, worked out once."""
+    """What running one statement on the driver needs, worked out once."""
 
     sql: str
-    # For each `?` in order: the parameter's name, the value the statement carries for it
-    # (a literal; None for a parameter the caller must give), and its type's bind processing.
+    # For each parameter, in the order of the SQL's `?` when `positional`: its name, the value
+    # the statement carries for it (a literal; None for a parameter the caller must give), and
+    # its type's bind processing.
     parameters: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
+    positional: bool
     results: tuple[Callable[[Any], Any] | None, ...]
     row: Callable[[Any], Any]
 
     def run(self, connection: Connection, params: Params) -> list[Any]:
-        driver = connection.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        arguments = []
+        values = []
         for name, carried, process in self.parameters:
             value = params[name] if carried is None else params.get(name, carried)
-            arguments.append(value if process is None else process(value))
-        try:
-            if not driver.in_transaction:
-                driver.execute("BEGIN")
-            fetched = driver.execute(self.sql, arguments).fetchall()
-        except sqlite3.Error as error:
-            raise DBAPIError.instance(
-                self.sql, arguments, error, sqlite3.Error, dialect=connection.dialect
-            ) from error
+            values.append(value if process is None else process(value))
+        arguments: Sequence[Any] | dict[str, Any] = (
+            values
+            if self.positional
+            else {name: value for (name, _, _), value in zip(self.parameters, values, strict=True)}
+        )
+        fetched = _DRIVERS[connection.dialect.name](connection, self.sql, arguments)
         results, row = self.results, self.row
         return [
             row(
@@ -99,44 +104,105 @@ class _Plan:
         ]
 
 
-# A statement's plan once it has one (None: it cannot have one), or the number of times it
-# ran through Core before; a statement built for one request takes its entry away with it.
-_PLANS: weakref.WeakKeyDictionary[Select[Any], _Plan | int | None] = weakref.WeakKeyDictionary()
+Arguments = Sequence[Any] | Mapping[str, Any]
+
+
+def _on_sqlite(connection: Connection, sql: str, arguments: Arguments) -> list[Any]:
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    try:
+        if not driver.in_transaction:
+            driver.execute("BEGIN")
+        return driver.execute(sql, arguments).fetchall()
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(
+            sql, arguments, error, sqlite3.Error, dialect=connection.dialect
+        ) from error
+
+
+def _on_postgresql(connection: Connection, sql: str, arguments: Arguments) -> list[Any]:
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    watchdog = watchdog_of(connection.engine)
+    try:
+        with watchdog.guarding(connection) if watchdog is not None else nullcontext():
+            return driver.execute(sql, arguments).fetchall()
+    except psycopg.Error as error:
+        lost = connection.dialect.is_disconnect(error, connection.connection, None)  # type: ignore[arg-type]
+        if lost:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql,
+            arguments,
+            error,
+            psycopg.Error,
+            dialect=connection.dialect,
+            connection_invalidated=lost,
+        ) from error
+
+
+# How a plan is run, by dialect: the dialects that have plans.
+_DRIVERS: dict[str, Callable[[Connection, str, Arguments], list[Any]]] = {
+    "sqlite": _on_sqlite,
+    "postgresql": _on_postgresql,
+}
+
+
+# By statement and dialect: the statement's plan once it has one (None: it cannot have one),
+# or the number of times it ran through Core before; a statement built for one request takes
+# its entries away with it. (A process serves one dialect; tests run both.)
+_PLANS: weakref.WeakKeyDictionary[Select[Any], dict[str, _Plan | int | None]] = (
+    weakref.WeakKeyDictionary()
+)
 # How many runs through Core a statement makes before it gets a plan.
 _RUNS_BEFORE_PLAN = 1
 
 
 def _plan_for(connection: Connection, statement: Select[Any]) -> _Plan | None:
-    if connection.dialect.name != "sqlite" or _is_listened_to(connection):
+    dialect = connection.dialect
+    if dialect.name not in _DRIVERS or _is_listened_to(connection):
         return None
-    known = _PLANS.get(statement, 0)
+    known_by_dialect = _PLANS.get(statement)
+    if known_by_dialect is None:
+        known_by_dialect = _PLANS[statement] = {}
+    known = known_by_dialect.get(dialect.name, 0)
     if isinstance(known, _Plan) or known is None:
         return known
     if known < _RUNS_BEFORE_PLAN:
-        _PLANS[statement] = known + 1
+        known_by_dialect[dialect.name] = known + 1
         return None
-    plan = _PLANS[statement] = _compiled(statement, connection.dialect)
+    plan = known_by_dialect[dialect.name] = _compiled(statement, dialect)
     return plan
 
 
+_STATEMENT_EVENTS = (
+    "before_execute",
+    "after_execute",
+    "before_cursor_execute",
+    "after_cursor_execute",
+)
+
+
 def _is_listened_to(connection: Connection) -> bool:
-    dispatch = connection.dispatch
-    return bool(
-        dispatch.before_execute
-        or dispatch.after_execute
-        or dispatch.before_cursor_execute
-        or dispatch.after_cursor_execute
-        or connection.dialect.dispatch.handle_error
-    )
+    """Whether anything but the engine's socket watchdog listens to its statements (on the
+    engine, where tracing listens: a connection's own listeners would cost every read a look
+    at them)."""
+    engine = connection.engine
+    watchdog = watchdog_of(engine)
+    own = watchdog.STATEMENT_LISTENERS if watchdog is not None else {}
+    dispatch = engine.dispatch
+    return any(
+        len(getattr(dispatch, name)) > own.get(name, 0) for name in _STATEMENT_EVENTS
+    ) or len(connection.dialect.dispatch.handle_error) > own.get("handle_error", 0)
 
 
 def _compiled(statement: Select[Any], dialect: Dialect) -> _Plan | None:
-    """The statement's plan on SQLite, or None when Core must run it: SQL completed at
+    """The statement's plan for `dialect`, or None when Core must run it: SQL completed at
     execution, a parameter Core fills in, columns without names of their own."""
     compiled = statement.compile(dialect=dialect)
     if compiled.post_compile_params or compiled.literal_execute_params:
         return None
-    names = list(compiled.positiontup or ())
+    names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
     binds = [compiled.binds[name] for name in names]
     if any(bind.required == (bind.value is not None) for bind in binds):
         return None  # a literal None, or a parameter with a default: Core's business
@@ -155,6 +221,7 @@ def _compiled(statement: Select[Any], dialect: Dialect) -> _Plan | None:
             (name, bind.value, bind.type.dialect_impl(dialect).bind_processor(dialect))
             for name, bind in zip(names, binds, strict=True)
         ),
+        positional=compiled.positional,
         results=tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         ),

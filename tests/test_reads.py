@@ -1,5 +1,5 @@
-"""The services' hot reads (`taskapi.reads`): straight on SQLite's driver from a statement's
-second run in a reading unit of work, through Core everywhere else, with the same rows."""
+"""The services' hot reads (`taskapi.reads`): straight on the driver (SQLite's, psycopg) from a
+statement's second run in a unit of work, through Core everywhere else, with the same rows."""
 
 from __future__ import annotations
 
@@ -278,13 +278,12 @@ def test_the_services_hot_reads_answer_alike_run_once_or_again(database: Databas
     assert callers == [auth.Caller(owner.id, owner.role)] * RUNS
 
 
-def test_the_services_hot_reads_are_read_straight_on_sqlite_from_their_second_run(
+def test_the_services_hot_reads_are_read_straight_from_their_second_run(
     database: Database, core_runs: list[object]
 ) -> None:
-    # What an authenticated GET of a task, a page or a cursor slice reads: none of it may
-    # fall back to Core for good (an unnamed column, a literal None, an expanding list).
-    if database.engine.dialect.name != "sqlite":
-        pytest.skip("straight reads are SQLite's")
+    # What an authenticated GET of a task, a page or a cursor slice reads, on either backend
+    # (PostgreSQL's socket watchdog listening): none of it may fall back to Core for good (an
+    # unnamed column, a literal None, an expanding list).
     owner, (task, _), claims = _signed_in_owner(database, tasks_made=2)
     listing = TaskListing(owner_id=owner.id, filters=TaskFilters(), sort=TaskSort("-created_at"))
     core_runs.clear()

@@ -208,9 +208,14 @@ def _register(base_url: str, _: int) -> tuple[int, float, str | None]:
         "age": 40,
         "password": DEFAULT_PASSWORD,
     }
+    return _answered(lambda: httpx.post(f"{base_url}/v1/users", json=payload, timeout=30))
+
+
+def _answered(request: Callable[[], httpx.Response]) -> tuple[int, float, str | None]:
+    """The status (0: no response), seconds taken and Retry-After of one request."""
     started = time.monotonic()
     try:
-        response = httpx.post(f"{base_url}/v1/users", json=payload, timeout=30)
+        response = request()
     except httpx.TransportError:
         return 0, time.monotonic() - started, None
     return response.status_code, time.monotonic() - started, response.headers.get("retry-after")
@@ -252,3 +257,53 @@ def test_a_silent_database_is_answered_503_in_seconds_and_recovered_from(
         f"\nslowest 503 {max(s for _, s, _ in burst):.2f} s; readiness 503 in {ready_in:.2f} s; "
         f"ready again {recovered_in:.2f} s after restore"
     )
+
+
+READS_TO_GO_STRAIGHT = 12  # each worker's hot reads run straight from their second run
+
+
+def _get(client: httpx.Client, path: str) -> tuple[int, float, str | None]:
+    return _answered(lambda: client.get(path, timeout=30))
+
+
+def test_straight_reads_meet_a_silent_or_cut_database_with_503s_and_recover(
+    ops_server: RunningServer, db_proxy: TcpProxy, ops_database: Engine
+) -> None:
+    # Getting a task reads the caller and the task straight on psycopg once warm: those reads
+    # must still be cut by the socket watchdog when the database goes silent, and give up
+    # their connection when it is killed, as Core's statements do.
+    email = f"straight-{uuid.uuid4().hex[:16]}@example.com"
+    account = {"email": email, "name": "Straight", "age": 40, "password": DEFAULT_PASSWORD}
+    with httpx.Client(base_url=ops_server.base_url, timeout=30) as client:
+        assert client.post("/v1/users", json=account).status_code == 201
+        login = {"email": email, "password": DEFAULT_PASSWORD}
+        token = client.post("/v1/auth/token", json=login).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        task_id = client.post("/v1/tasks", json={"title": "Read me"}).json()["id"]
+        path = f"/v1/tasks/{task_id}"
+        warm = [_get(client, path)[0] for _ in range(READS_TO_GO_STRAIGHT)]
+
+        db_proxy.pause()
+        try:
+            with ThreadPoolExecutor(SILENT_CLIENTS) as pool:
+                silent = list(pool.map(lambda _: _get(client, path), range(SILENT_CLIENTS)))
+        finally:
+            db_proxy.forward()
+        _wait_until_ready(ops_server)
+        after_silence = _get(client, path)[0]
+
+        killed = kill_app_connections(ops_database)
+        after_kill = [_get(client, path) for _ in range(READS_TO_GO_STRAIGHT)]
+
+    assert warm == [200] * READS_TO_GO_STRAIGHT
+    assert {status for status, _, _ in silent} == {503}, silent
+    assert max(seconds for _, seconds, _ in silent) < SILENT_BOUND_SECONDS
+    assert after_silence == 200
+    assert killed > 0
+    # A read on a killed connection is answered 503 (once per pooled connection at most),
+    # and the rest on fresh connections.
+    assert {status for status, _, _ in after_kill} <= {200, 503}, after_kill
+    assert after_kill[-1][0] == 200
+    _wait_until_idle(ops_server)
+    assert app_connections(ops_database) <= ops_server.metric("taskapi_db_pool_capacity")
+    assert "Traceback" not in ops_server.log()

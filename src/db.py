@@ -252,8 +252,8 @@ class SocketWatchdog:
     """
 
     _TICK = 0.05  # seconds between looks at the deadlines
-    # How many listeners `watch` adds to each statement event: straight reads
-    # (`taskapi.reads`) look past these, and arm the watchdog themselves (`guarding`).
+    # How many listeners `watch` adds to each statement event: straight statements
+    # (`taskapi.statements`) look past these, and arm the watchdog themselves (`guarding`).
     STATEMENT_LISTENERS: Mapping[str, int] = MappingProxyType(
         {"before_cursor_execute": 1, "after_cursor_execute": 1, "handle_error": 1}
     )
@@ -389,7 +389,7 @@ def _use_sqlite_properly(engine: Engine) -> None:
         # execution context and result SQLAlchemy builds around a statement: a deferred BEGIN
         # takes no lock, so it never waits and has no lock error to translate. (Nor is it a
         # span when tracing is on.) A read run straight on the driver may have begun it
-        # already (`taskapi.reads`).
+        # already (`taskapi.statements`).
         driver = connection.connection.driver_connection
         assert isinstance(driver, sqlite3.Connection)
         if not driver.in_transaction:

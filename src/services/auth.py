@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from taskapi.errors import AuthenticationError, StolenTokenError
 from taskapi.models import RefreshToken, User
-from taskapi.reads import first_row
 from taskapi.services import audit
 from taskapi.services.credential_throttle import CredentialThrottle
 from taskapi.services.passwords import Passwords
 from taskapi.services.throttle import Throttle, client_bucket
 from taskapi.services.tokens import AccessClaims, TokenIssuer, hash_refresh_token, new_refresh_token
 from taskapi.services.users import normalise_email
+from taskapi.statements import first_row
 
 
 @dataclass(frozen=True, kw_only=True)

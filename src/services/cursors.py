@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter, KeyedColumnElement
 
 from taskapi.errors import InvalidCursorError
-from taskapi.reads import rows
+from taskapi.statements import rows
 
 # Covariant: a slice of rows is a slice of any shape those rows have (`tasks.TaskView`).
 Item_co = TypeVar("Item_co", covariant=True)

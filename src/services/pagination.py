@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from taskapi.reads import rows
+from taskapi.statements import rows
 
 # Covariant: a page of rows is a page of any shape those rows have (`tasks.TaskView`).
 Item_co = TypeVar("Item_co", covariant=True)

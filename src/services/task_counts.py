@@ -21,17 +21,17 @@ from collections.abc import Callable
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Insert
 
 from taskapi.models import TaskCount
-from taskapi.reads import first_row
+from taskapi.statements import first_row, write
 
 SHARES = 16
 
 _COUNTS = TaskCount.__table__.c
 
 
-def _upsert(insert: Callable[..., postgresql.Insert | sqlite.Insert]) -> UpdateBase:
+def _upsert(insert: Callable[..., postgresql.Insert | sqlite.Insert]) -> Insert:
     """The dialect's INSERT ... ON CONFLICT adding `:by` to one share's count: the first write
     to a share creates its row."""
     statement = insert(TaskCount.__table__).values(
@@ -53,7 +53,7 @@ def adjust(*, session: Session, owner_id: uuid.UUID, by: int) -> None:
     """Add `by` (negative to remove) to the owner's count, atomically in the database."""
     share = random.randrange(SHARES)  # noqa: S311 (spreads writes; nothing secret rides on it)
     upsert = _UPSERTS[session.get_bind().dialect.name]
-    session.execute(upsert, {"owner_id": owner_id, "share": share, "by": by})
+    write(session, upsert, {"owner_id": owner_id, "share": share, "by": by})
 
 
 # On the table too: a read of plain numbers that the ORM has nothing to add to.

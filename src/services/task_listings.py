@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from taskapi.errors import NotFoundError, PermissionDeniedError
 from taskapi.models import Role, Task, User, task_has_tag
-from taskapi.reads import first_row
 from taskapi.services import task_counts
 from taskapi.services.auth import Caller
 from taskapi.services.cursors import Keyset, Slice, fetch_slice
 from taskapi.services.pagination import Page, PageRequest, fetch_page
 from taskapi.services.tasks import TaskView, parse_date
+from taskapi.statements import first_row
 
 _TASKS = Task.__table__.c
 

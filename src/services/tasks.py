@@ -31,9 +31,9 @@ from taskapi.models import (
     TaskStatus,
 )
 from taskapi.models.base import new_id, utc_now
-from taskapi.reads import first_row
 from taskapi.services import task_counts
 from taskapi.services.patches import MergePatch
+from taskapi.statements import first_row, write
 
 MAX_TITLE_LENGTH = 200
 MAX_TAGS = 10
@@ -123,7 +123,7 @@ def create(*, session: Session, owner_id: uuid.UUID, task_in: TaskCreate) -> Tas
         "completed_at": now if status == TaskStatus.DONE else None,
         "version": 1,
     }
-    session.execute(_INSERT_TASK, values)
+    write(session, _INSERT_TASK, values)
     task_counts.adjust(session=session, owner_id=owner_id, by=1)
     return NewTask(**values)
 

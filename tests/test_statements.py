@@ -1,4 +1,4 @@
-"""The services' hot reads (`taskapi.reads`): straight on the driver (SQLite's, psycopg) from a
+"""The services' hot reads (`taskapi.statements`): straight on the driver (SQLite's, psycopg) from a
 statement's second run in a unit of work, through Core everywhere else, with the same rows."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
+    Insert,
     MetaData,
     Select,
     String,
@@ -28,14 +29,14 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from taskapi import reads
-from taskapi.db import Database
+from taskapi import statements
+from taskapi.db import Database, WriteWhileReadingError
 from taskapi.models import RefreshToken, Task, User
 from taskapi.models.base import UTCDateTime
-from taskapi.services import auth, task_listings, tasks
+from taskapi.services import auth, task_counts, task_listings, tasks
 from taskapi.services.pagination import PageRequest
 from taskapi.services.task_listings import TaskFilters, TaskListing, TaskSort
 from taskapi.services.tokens import AccessClaims
@@ -78,7 +79,7 @@ def things(tmp_path: Path) -> Iterator[Database]:
 
 def _read_until_straight(session: Session) -> None:
     for _ in range(RUNS):
-        reads.rows(session, BY_NAME, {"name": "a"})
+        statements.rows(session, BY_NAME, {"name": "a"})
 
 
 def _through_core(session: Session, statement: Any, params: dict[str, Any]) -> list[Any]:
@@ -104,7 +105,7 @@ def test_a_read_run_again_gives_core_s_rows_with_the_same_names_and_types(
 ) -> None:
     with things.reading() as session:
         expected = _through_core(session, BY_NAME, {"name": "a"})
-        answers = [reads.rows(session, BY_NAME, {"name": "a"}) for _ in range(RUNS)]
+        answers = [statements.rows(session, BY_NAME, {"name": "a"}) for _ in range(RUNS)]
 
     for found in answers:
         assert found == expected
@@ -124,10 +125,10 @@ def test_only_a_statement_run_again_is_read_straight(
     made_for_one_request = select(THINGS.c.id).where(THINGS.c.name == "a")
     with things.reading() as session:
         for _ in range(RUNS):
-            reads.rows(session, made_once, {"id": FIRST})
-        reads.rows(session, made_for_one_request, {})
+            statements.rows(session, made_once, {"id": FIRST})
+        statements.rows(session, made_for_one_request, {})
     with things.transaction(writes=True) as session:
-        answers = [reads.rows(session, made_once, {"id": FIRST}) for _ in range(RUNS)]
+        answers = [statements.rows(session, made_once, {"id": FIRST}) for _ in range(RUNS)]
 
     # The first run through Core (whose cache compiles it), every later one straight, in a
     # reading or a writing unit of work; a statement run once, through Core.
@@ -144,11 +145,11 @@ def _write_and_read_back(database: Database) -> list[int]:
     seen = []
     with contextlib.suppress(_UndoneError), database.transaction(writes=True) as session:
         for _ in range(RUNS):
-            seen.append(len(reads.rows(session, BY_NAME, {"name": "b"})))
+            seen.append(len(statements.rows(session, BY_NAME, {"name": "b"})))
         session.execute(
             THINGS.insert(), {"id": uuid.uuid4(), "name": "b", "made_at": MADE_AT, "tags": []}
         )
-        seen.append(len(reads.rows(session, BY_NAME, {"name": "b"})))
+        seen.append(len(statements.rows(session, BY_NAME, {"name": "b"})))
         raise _UndoneError
     return seen
 
@@ -158,7 +159,7 @@ def test_a_straight_read_in_a_writing_unit_sees_its_writes_and_is_undone_with_it
 ) -> None:
     assert _write_and_read_back(things) == [0] * RUNS + [1]
     with things.reading() as session:
-        assert reads.rows(session, BY_NAME, {"name": "b"}) == []
+        assert statements.rows(session, BY_NAME, {"name": "b"}) == []
 
 
 def test_a_statement_whose_sql_is_completed_at_execution_stays_with_core(
@@ -166,7 +167,9 @@ def test_a_statement_whose_sql_is_completed_at_execution_stays_with_core(
 ) -> None:
     expanding = select(THINGS.c.name).where(THINGS.c.id.in_(bindparam("ids", expanding=True)))
     with things.reading() as session:
-        answers = [reads.rows(session, expanding, {"ids": [FIRST, SECOND]}) for _ in range(RUNS)]
+        answers = [
+            statements.rows(session, expanding, {"ids": [FIRST, SECOND]}) for _ in range(RUNS)
+        ]
 
     assert answers == [[("a",), ("a",)]] * RUNS
     assert core_runs == [expanding] * RUNS
@@ -179,8 +182,8 @@ def test_literals_in_a_statement_are_sent_with_it_and_can_be_overridden(
         THINGS.c.name == bindparam("name", "a")
     )
     with things.reading() as session:
-        defaults = [reads.rows(session, named, {}) for _ in range(RUNS)]
-        overridden = reads.rows(session, named, {"name": "b"})
+        defaults = [statements.rows(session, named, {}) for _ in range(RUNS)]
+        overridden = statements.rows(session, named, {"name": "b"})
 
     assert defaults == [[(FIRST, "tag"), (SECOND, "tag")]] * RUNS
     assert overridden == []
@@ -189,20 +192,20 @@ def test_literals_in_a_statement_are_sent_with_it_and_can_be_overridden(
 def test_straight_reads_share_the_unit_of_work_s_snapshot_with_core(things: Database) -> None:
     count = select(func.count()).select_from(THINGS)
     with things.reading() as session:
-        reads.rows(session, count, {})
+        statements.rows(session, count, {})
     with things.reading() as session:
         # The unit's first statement is read straight: it begins the snapshot.
-        before = [reads.rows(session, count, {})[0][0] for _ in range(RUNS)]
+        before = [statements.rows(session, count, {})[0][0] for _ in range(RUNS)]
         with things.transaction(writes=True) as writer:
             writer.execute(
                 THINGS.insert(),
                 {"id": uuid.uuid4(), "name": "b", "made_at": MADE_AT, "tags": []},
             )
-        after = (reads.rows(session, count, {})[0][0], session.scalar(count))
+        after = (statements.rows(session, count, {})[0][0], session.scalar(count))
 
     assert (*before, *after) == (2,) * (RUNS + 2)
     with things.reading() as session:
-        assert reads.rows(session, count, {})[0][0] == 3
+        assert statements.rows(session, count, {})[0][0] == 3
 
 
 def test_a_core_statement_after_a_straight_read_joins_its_transaction(
@@ -223,7 +226,80 @@ def test_a_driver_error_in_a_straight_read_is_raised_as_sqlalchemy_raises_it(
         connection.exec_driver_sql("DROP TABLE things")
 
     with pytest.raises(OperationalError, match="no such table"), things.reading() as session:
-        reads.rows(session, BY_NAME, {"name": "a"})
+        statements.rows(session, BY_NAME, {"name": "a"})
+
+
+INSERT_THING = THINGS.insert()
+
+
+def _thing(number: int, *, name: str = "b") -> dict[str, Any]:
+    return {"id": uuid.UUID(int=100 + number), "name": name, "due": date(2026, 7, number + 1),
+            "made_at": MADE_AT, "tags": [f"t{number}"]}  # fmt: skip
+
+
+def test_an_insert_run_again_is_written_straight_as_core_writes_it(
+    things: Database, core_runs: list[object]
+) -> None:
+    with things.transaction(writes=True) as session:
+        for number in range(RUNS):
+            statements.write(session, INSERT_THING, _thing(number))
+        written = _through_core(session, BY_NAME, {"name": "b"})
+
+    # Only the first run through Core; the rows as Core would have stored them.
+    assert [run for run in core_runs if run is INSERT_THING] == [INSERT_THING]
+    assert [(row.id, row.due, row.made_at, row.tags) for row in written] == [
+        (uuid.UUID(int=100 + n), date(2026, 7, n + 1), MADE_AT, [f"t{n}"]) for n in range(RUNS)
+    ]
+
+
+def test_a_straight_insert_is_undone_with_its_unit_of_work(things: Database) -> None:
+    with contextlib.suppress(_UndoneError), things.transaction(writes=True) as session:
+        for number in range(RUNS):
+            statements.write(session, INSERT_THING, _thing(number))
+        raise _UndoneError
+
+    with things.reading() as session:
+        assert statements.rows(session, BY_NAME, {"name": "b"}) == []
+
+
+def test_a_write_in_a_reading_unit_is_refused_straight_or_not(things: Database) -> None:
+    with things.transaction(writes=True) as session:
+        for number in range(RUNS):  # planned by now
+            statements.write(session, INSERT_THING, _thing(number))
+    with pytest.raises(WriteWhileReadingError), things.reading() as session:
+        statements.write(session, INSERT_THING, _thing(RUNS))
+
+
+def test_a_straight_insert_that_breaks_a_constraint_raises_as_core_raises_it(
+    things: Database,
+) -> None:
+    with things.transaction(writes=True) as session:
+        for number in range(RUNS):  # planned by now
+            statements.write(session, INSERT_THING, _thing(number))
+
+    with pytest.raises(IntegrityError), things.transaction(writes=True) as session:
+        statements.write(session, INSERT_THING, _thing(0))
+    with things.reading() as session:
+        assert len(statements.rows(session, BY_NAME, {"name": "b"})) == RUNS
+
+
+def _account_fields() -> dict[str, Any]:
+    return {"id": uuid.uuid4(), "email": f"{uuid.uuid4().hex}@example.com", "name": "Pending",
+            "age": 30, "password_hash": "not-a-hash"}  # fmt: skip
+
+
+def test_a_write_after_changed_objects_flushes_them_first(database: Database) -> None:
+    # The task's owner is only added to the session: its row must be written before the task
+    # that refers to it, as `session.execute` would flush it (PostgreSQL checks the key).
+    for _ in range(RUNS):
+        with database.transaction(writes=True) as session:
+            owner = User(**_account_fields())
+            session.add(owner)
+            created = tasks.create(
+                session=session, owner_id=owner.id, task_in=tasks.TaskCreate(title="After")
+            )
+        with database.reading() as session:
+            assert tasks.get(session=session, owner_id=owner.id, task_id=str(created.id))
 
 
 def test_every_read_is_seen_by_statement_listeners(things: Database) -> None:
@@ -304,3 +380,22 @@ def test_the_services_hot_reads_are_read_straight_from_their_second_run(
 
     reads_through_core = [run for run in core_runs if isinstance(run, Select)]
     assert len(reads_through_core) == len(set(map(id, reads_through_core)))  # first runs only
+
+
+def test_a_create_s_writes_are_straight_from_their_second_run(
+    database: Database, core_runs: list[object]
+) -> None:
+    owner, _, claims = _signed_in_owner(database, tasks_made=0)
+    core_runs.clear()
+    for number in range(RUNS):
+        with database.transaction(writes=True) as session:
+            caller = auth.authenticate(session=session, claims=claims, for_writing=True)
+            tasks.create(
+                session=session, owner_id=caller.id, task_in=tasks.TaskCreate(title=f"N{number}")
+            )
+    with database.reading() as session:
+        total = task_counts.get(session=session, owner_id=owner.id)
+
+    writes_through_core = [run for run in core_runs if isinstance(run, Insert)]
+    assert len(writes_through_core) == len(set(map(id, writes_through_core))) <= 2
+    assert total == RUNS

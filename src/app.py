@@ -32,7 +32,6 @@ from taskapi.web.deprecation import Deprecations
 from taskapi.web.edge import Edge
 from taskapi.web.metrics import METRICS_STATE_KEY, Metrics
 from taskapi.web.planned import (
-    PLANNED_SECURITY_MAP,
     PlannedAsyncApp,
     PlannedRequestValidationMiddleware,
     PlannedRouting,
@@ -261,7 +260,7 @@ def create_app(
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
-        security_map=checking_access_tokens(PLANNED_SECURITY_MAP, policy),
+        security_map=checking_access_tokens(policy),
         # The UI reads the spec the edge serves (ServedSpec), at the path Connexion would use.
         swagger_ui_options=SwaggerUIOptions(swagger_ui=settings.docs_ui_enabled, serve_spec=False),
     )

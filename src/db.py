@@ -16,10 +16,10 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -252,29 +252,32 @@ class SocketWatchdog:
     """
 
     _TICK = 0.05  # seconds between looks at the deadlines
-    # How many listeners `watch` adds to each statement event: straight statements
-    # (`taskapi.statements`) look past these, and arm the watchdog themselves (`guarding`).
-    STATEMENT_LISTENERS: Mapping[str, int] = MappingProxyType(
-        {"before_cursor_execute": 1, "after_cursor_execute": 1, "handle_error": 1}
-    )
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._deadlines: dict[Any, tuple[float, int]] = {}  # pool record -> (deadline, socket)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # How many listeners it added to each of the engine's events: straight statements
+        # (`taskapi.statements`) look past these, and arm the watchdog themselves (`guarding`).
+        self.listeners: Counter[str] = Counter()
 
     def watch(self, engine: Engine) -> None:
         """Arm before each statement, commit and rollback; disarm when it is answered, and
         when the connection goes back to the pool or is discarded (before its socket closes,
         so that a socket number the system reuses is never shut down)."""
         arm, disarm = self._arm, self._disarm
-        event.listen(engine, "before_cursor_execute", lambda conn, *_: arm(conn))
-        event.listen(engine, "commit", arm)
-        event.listen(engine, "rollback", arm)
-        event.listen(engine, "after_cursor_execute", lambda conn, *_: disarm(_record(conn)))
+
+        def listen(name: str, listener: Callable[..., Any]) -> None:
+            event.listen(engine, name, listener)
+            self.listeners[name] += 1
+
+        listen("before_cursor_execute", lambda conn, *_: arm(conn))
+        listen("commit", arm)
+        listen("rollback", arm)
+        listen("after_cursor_execute", lambda conn, *_: disarm(_record(conn)))
         # A statement that fails (a constraint, the server's own timeout) is answered too.
-        event.listen(engine, "handle_error", self._disarm_after)
+        listen("handle_error", self._disarm_after)
         event.listen(engine.pool, "checkin", lambda _dbapi, record: disarm(record))
         event.listen(engine.pool, "invalidate", lambda _dbapi, record, _exc: disarm(record))
         _WATCHDOGS[engine] = self

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections import namedtuple
+from collections import Counter, namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -224,11 +224,12 @@ def _is_listened_to(connection: Connection) -> bool:
     at them)."""
     engine = connection.engine
     watchdog = watchdog_of(engine)
-    own = watchdog.STATEMENT_LISTENERS if watchdog is not None else {}
+    own = watchdog.listeners if watchdog is not None else Counter[str]()
     dispatch = engine.dispatch
-    return any(
-        len(getattr(dispatch, name)) > own.get(name, 0) for name in _STATEMENT_EVENTS
-    ) or len(connection.dialect.dispatch.handle_error) > own.get("handle_error", 0)
+    return (
+        any(len(getattr(dispatch, name)) > own[name] for name in _STATEMENT_EVENTS)
+        or len(connection.dialect.dispatch.handle_error) > own["handle_error"]
+    )
 
 
 def _compiled(

@@ -86,7 +86,7 @@ FENCE: dict[str, tuple[str, str]] = {
     ),
     "connexion.security:AbstractSecurityHandler._accepts_kwarg": (
         "50c0a19d5115da3f",
-        "planned._PlannedBearerHandler (caches it)",
+        "planned._PlannedSecurityOperation (asks it, at start-up, what the token function takes)",
     ),
     "connexion.middleware.security:SecurityOperation": (
         "6e0bd6cb6e546653",

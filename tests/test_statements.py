@@ -382,6 +382,28 @@ def test_the_services_hot_reads_are_read_straight_from_their_second_run(
     assert len(reads_through_core) == len(set(map(id, reads_through_core)))  # first runs only
 
 
+def test_a_listener_besides_the_socket_watchdog_sends_every_read_through_core(
+    database: Database, core_runs: list[object]
+) -> None:
+    # On PostgreSQL the engine's socket watchdog listens to statements and straight reads look
+    # past it; one more listener (tracing's) must see every read, on either backend.
+    owner, (task,), _ = _signed_in_owner(database, tasks_made=1)
+    core_runs.clear()
+
+    def noted(*_: Any) -> None:
+        pass
+
+    event.listen(database.engine, "before_cursor_execute", noted)
+    try:
+        with database.reading() as session:
+            for _ in range(RUNS):
+                tasks.get(session=session, owner_id=owner.id, task_id=str(task.id))
+    finally:
+        event.remove(database.engine, "before_cursor_execute", noted)
+
+    assert len([run for run in core_runs if isinstance(run, Select)]) == RUNS
+
+
 def test_a_create_s_writes_are_straight_from_their_second_run(
     database: Database, core_runs: list[object]
 ) -> None:

@@ -31,8 +31,7 @@ moved, so an upgrade is this checklist: re-read each changed one against ours):
   by a function that takes the token alone, reads the Authorization header off the scope and
   calls the function directly, with the errors and the context of Connexion's own check
   (`BearerSecurityHandler`, `verify_security`); any other requirement takes the stock check.
-- `planned._PlannedBearerHandler` (caches `AbstractSecurityHandler._accepts_kwarg`): the token
-  function's signature is read once, where the stock check runs.
+  It asks `AbstractSecurityHandler._accepts_kwarg`, once, what the token function takes.
 - `planned.SwaggerUIOnItsPaths` (subclasses `SwaggerUIMiddleware`, reads the layout of its
   `router`: one mount per API, one route per page): other requests skip the UI's router.
 - `planned.PlannedRouting` (subclasses `RoutingMiddleware`, reads the routes its `add_api`

@@ -592,16 +592,6 @@ class PlannedSecurityMiddleware(SecurityMiddleware):  # type: ignore[misc]
     api_cls = _PlannedSecurityAPI
 
 
-class _PlannedBearerHandler(BearerSecurityHandler):  # type: ignore[misc]
-    """Connexion's bearer check, reading the token function's signature once instead of twice
-    per request."""
-
-    _accepts_kwarg = staticmethod(functools.cache(BearerSecurityHandler._accepts_kwarg))
-
-
-PLANNED_SECURITY_MAP = {"bearer": _PlannedBearerHandler}
-
-
 class SwaggerUIOnItsPaths(SwaggerUIMiddleware):  # type: ignore[misc]
     """The Swagger UI and the served spec, with every other request passed straight on instead
     of through the UI's router."""

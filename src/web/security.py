@@ -29,23 +29,20 @@ def access_token_check(policy: AuthPolicy) -> Callable[[str], dict[str, Any]]:
     return verify_access_token
 
 
-def checking_access_tokens(
-    security_map: Mapping[str, type[BearerSecurityHandler]], policy: AuthPolicy
-) -> dict[str, type[BearerSecurityHandler]]:
-    """`security_map` with its bearer handler calling `access_token_check(policy)`.
+def checking_access_tokens(policy: AuthPolicy) -> dict[str, type[BearerSecurityHandler]]:
+    """Connexion's security map, its bearer handler calling `access_token_check(policy)`.
 
     Connexion otherwise finds the check by a Python path in the spec (`x-bearerInfoFunc`) or in
     the BEARERINFO_FUNC environment variable; given in code, the served spec names no module
     and no environment can swap the check.
     """
-    base = security_map["bearer"]
     check = access_token_check(policy)
 
-    class AccessTokenHandler(base):  # type: ignore[misc,valid-type]
+    class AccessTokenHandler(BearerSecurityHandler):  # type: ignore[misc]
         def _resolve_func(self, security_scheme: Mapping[str, Any]) -> Callable[..., Any]:
             return check
 
-    return {**security_map, "bearer": AccessTokenHandler}
+    return {"bearer": AccessTokenHandler}
 
 
 def www_authenticate(reason: str | None, detail: str) -> str:

@@ -259,19 +259,24 @@ def test_a_silent_database_is_answered_503_in_seconds_and_recovered_from(
     )
 
 
-READS_TO_GO_STRAIGHT = 12  # each worker's hot reads run straight from their second run
+READS_TO_GO_STRAIGHT = 12  # each worker's hot statements run straight from their second run
 
 
 def _get(client: httpx.Client, path: str) -> tuple[int, float, str | None]:
     return _answered(lambda: client.get(path, timeout=30))
 
 
-def test_straight_reads_meet_a_silent_or_cut_database_with_503s_and_recover(
+def _create(client: httpx.Client) -> tuple[int, float, str | None]:
+    return _answered(lambda: client.post("/v1/tasks", json={"title": "Written"}, timeout=30))
+
+
+def test_straight_statements_meet_a_silent_or_cut_database_with_503s_and_recover(
     ops_server: RunningServer, db_proxy: TcpProxy, ops_database: Engine
 ) -> None:
-    # Getting a task reads the caller and the task straight on psycopg once warm: those reads
-    # must still be cut by the socket watchdog when the database goes silent, and give up
-    # their connection when it is killed, as Core's statements do.
+    # Getting a task reads the caller and the task straight on psycopg once warm, and creating
+    # one writes the task and its count so: those statements must still be cut by the socket
+    # watchdog when the database goes silent, and give up their connection when it is
+    # killed, as Core's statements do.
     email = f"straight-{uuid.uuid4().hex[:16]}@example.com"
     account = {"email": email, "name": "Straight", "age": 40, "password": DEFAULT_PASSWORD}
     with httpx.Client(base_url=ops_server.base_url, timeout=30) as client:
@@ -282,11 +287,17 @@ def test_straight_reads_meet_a_silent_or_cut_database_with_503s_and_recover(
         task_id = client.post("/v1/tasks", json={"title": "Read me"}).json()["id"]
         path = f"/v1/tasks/{task_id}"
         warm = [_get(client, path)[0] for _ in range(READS_TO_GO_STRAIGHT)]
+        created = [_create(client)[0] for _ in range(READS_TO_GO_STRAIGHT)]
 
         db_proxy.pause()
         try:
             with ThreadPoolExecutor(SILENT_CLIENTS) as pool:
-                silent = list(pool.map(lambda _: _get(client, path), range(SILENT_CLIENTS)))
+                silent = list(
+                    pool.map(
+                        lambda n: _create(client) if n % 2 else _get(client, path),
+                        range(SILENT_CLIENTS),
+                    )
+                )
         finally:
             db_proxy.forward()
         _wait_until_ready(ops_server)
@@ -296,6 +307,7 @@ def test_straight_reads_meet_a_silent_or_cut_database_with_503s_and_recover(
         after_kill = [_get(client, path) for _ in range(READS_TO_GO_STRAIGHT)]
 
     assert warm == [200] * READS_TO_GO_STRAIGHT
+    assert created == [201] * READS_TO_GO_STRAIGHT
     assert {status for status, _, _ in silent} == {503}, silent
     assert max(seconds for _, seconds, _ in silent) < SILENT_BOUND_SECONDS
     assert after_silence == 200

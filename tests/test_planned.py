@@ -130,6 +130,51 @@ def test_a_request_waits_for_a_handler_thread_no_longer_than_the_queue_timeout()
     assert ran == []  # refused work never runs later
 
 
+def test_a_handler_thread_hands_its_result_or_its_exception_to_the_request() -> None:
+    threads = HandlerThreads(2, queue_timeout=5)
+    failure = LookupError("from the handler")
+
+    def fail() -> None:
+        raise failure
+
+    async def scenario() -> tuple[Any, BaseException | None]:
+        result = await threads.run(lambda: ("answer", threading.current_thread().name))
+        try:
+            await threads.run(fail)
+        except LookupError as raised:
+            return result, raised
+        return result, None
+
+    result, raised = asyncio.run(scenario())
+
+    assert result[0] == "answer"
+    assert result[1].startswith("handler")
+    assert raised is failure
+    assert raised.__traceback__ is not None
+
+
+def test_a_request_cancelled_before_or_while_its_handler_runs_leaves_the_loop_quiet() -> None:
+    threads = HandlerThreads(1, queue_timeout=5)
+    release, ran, loop_errors = threading.Event(), [], []
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: loop_errors.append(ctx))
+        running = asyncio.ensure_future(threads.run(lambda: (release.wait(10), ran.append("ran"))))
+        queued = asyncio.ensure_future(threads.run(lambda: ran.append("queued")))
+        await asyncio.sleep(0.05)  # the one thread runs the first; the second waits for it
+        running.cancel()
+        queued.cancel()
+        release.set()
+        await asyncio.sleep(0.2)  # the first ends on its thread and hands over to nobody
+        assert running.cancelled()
+        assert queued.cancelled()
+
+    asyncio.run(scenario())
+
+    assert ran == ["ran"]  # cancelled before a thread took it up: never run
+    assert loop_errors == []
+
+
 ARGUMENTS_SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "arguments", "version": "1"},

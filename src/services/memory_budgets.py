@@ -57,14 +57,21 @@ class SweptMemoryStorage(Storage, MovingWindowSupport):
     # --- fixed windows ------------------------------------------------------------------
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        return self.count(key, expiry, amount)[0]
+
+    def count(self, key: str, expiry: int, amount: int = 1) -> tuple[int, float]:
+        """`incr`, answering with the count the moment its window ends, read under the same
+        lock (the general limit's `Throttle.spend` needs both, on every request)."""
         now = time.time()
         with self._lock:
             self._start_sweeping()
-            if self._expirations.get(key, 0) <= now:
-                self._counters[key] = 0
-                self._expirations[key] = now + expiry
-            self._counters[key] += amount
-            return self._counters[key]
+            ends = self._expirations.get(key, 0)
+            if ends <= now:
+                ends = self._expirations[key] = now + expiry
+                counted = self._counters[key] = amount
+            else:
+                counted = self._counters[key] = self._counters[key] + amount
+            return counted, ends
 
     def get(self, key: str) -> int:
         with self._lock:

@@ -96,6 +96,7 @@ class Throttle:
         if not isinstance(storage, Storage):  # a memory:// or redis:// URI: never async://
             raise ValueError(f"not a synchronous store: {storage_uri}")
         self._storage = storage
+        self._memory = storage if isinstance(storage, SweptMemoryStorage) else None
         # Sliding windows for credentials (no burst at a window edge); fixed windows, cheaper,
         # for the general per-client limit (`spend`, counted on the store itself).
         self._strict = MovingWindowRateLimiter(storage)
@@ -106,7 +107,7 @@ class Throttle:
         self._lock = threading.Lock()
         self._threads = (
             None
-            if isinstance(storage, SweptMemoryStorage)
+            if self._memory is not None
             else ThreadPoolExecutor(_STORE_THREADS, thread_name_prefix="throttle")
         )
 
@@ -157,12 +158,15 @@ class Throttle:
         # store rather than its three (its `hit` and then `get_window_stats` read the count
         # back): the increment answers the count, and a round trip to Redis is saved.
         window_key, window = limit.key_for(*key), limit.get_expiry()
-        try:
-            with self._store():
-                counted = self._storage.incr(window_key, window)
-                reset_at = self._storage.get_expiry(window_key)
-        except StoreUnavailableError:
-            return None
+        if self._memory is not None:  # nothing to fail: no deadline, no cooldown
+            counted, reset_at = self._memory.count(window_key, window)
+        else:
+            try:
+                with self._store():
+                    counted = self._storage.incr(window_key, window)
+                    reset_at = self._storage.get_expiry(window_key)
+            except StoreUnavailableError:
+                return None
         return Budget(
             limit=limit.amount,
             remaining=limit.amount - counted if counted <= limit.amount else -1,
@@ -201,8 +205,8 @@ class Throttle:
         return self._threads is not None
 
     def close(self) -> None:
-        if isinstance(self._storage, SweptMemoryStorage):
-            self._storage.close()
+        if self._memory is not None:
+            self._memory.close()
         if self._threads is not None:
             self._threads.shutdown(wait=False, cancel_futures=True)
 

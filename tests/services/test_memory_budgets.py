@@ -33,6 +33,20 @@ def test_a_fixed_window_counts_until_its_end_then_starts_again(
     assert limiter.hit(limit, "client")
 
 
+def test_count_answers_the_count_and_the_end_of_its_window_then_a_new_window_after_it(
+    store: SweptMemoryStorage, clock: Clock
+) -> None:
+    first = store.count("client", 60)
+    second = store.count("client", 60)
+    clock.now += 61
+    renewed = store.count("client", 60)
+
+    assert first == (1, pytest.approx(clock.now - 1))
+    assert second == (2, first[1])
+    assert renewed == (1, pytest.approx(clock.now + 60))
+    assert store.incr("client", 60) == store.get("client") == 2  # limits' API counts alike
+
+
 def test_a_moving_window_refuses_past_its_limit_and_frees_each_entry_as_it_ages(
     store: SweptMemoryStorage, clock: Clock
 ) -> None:

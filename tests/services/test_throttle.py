@@ -59,6 +59,20 @@ def test_spend_reports_the_remaining_budget(throttle: Throttle) -> None:
     assert all(b.limit == 2 and b.window == 60 for b in budgets)
 
 
+def test_spend_starts_a_new_window_with_the_whole_budget_once_the_last_one_ends(
+    throttle: Throttle,
+) -> None:
+    limit, key = rate_limit("2/second"), uuid.uuid4().hex
+    spent = [throttle.spend(limit, "test", key) for _ in range(3)]
+    time.sleep(1.1)
+
+    renewed = throttle.spend(limit, "test", key)
+
+    assert [b.remaining for b in spent if b is not None] == [1, 0, -1]
+    assert renewed is not None
+    assert (renewed.remaining, renewed.reset_after) == (1, 1)
+
+
 def test_two_throttles_on_one_redis_share_a_budget() -> None:
     url = os.environ.get("TEST_REDIS_URL")
     if not url:

@@ -164,6 +164,7 @@ def test_a_request_cancelled_before_or_while_its_handler_runs_leaves_the_loop_qu
         await asyncio.sleep(0.05)  # the one thread runs the first; the second waits for it
         running.cancel()
         queued.cancel()
+        await asyncio.gather(running, queued, return_exceptions=True)  # both requests gone
         release.set()
         await asyncio.sleep(0.2)  # the first ends on its thread and hands over to nobody
         assert running.cancelled()

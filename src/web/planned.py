@@ -361,20 +361,21 @@ def _hand_over(
     result: Any,
     error: BaseException | None,
 ) -> None:
-    """From a handler thread: settle `answer` on its loop, unless the request is gone (its
-    future cancelled) or the loop is (a worker shutting down)."""
-
-    def settle() -> None:
-        if answer.done():
-            return
-        if error is None:
-            answer.set_result(result)
-        else:
-            answer.set_exception(error)
-
-    # RuntimeError: the loop closed while the handler ran, and nobody is waiting.
+    """From a handler thread: settle `answer` on its loop (`_settle`), unless the loop is gone
+    (a worker shutting down: nobody is waiting)."""
     with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(settle)
+        loop.call_soon_threadsafe(_settle, answer, result, error)
+
+
+def _settle(answer: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    """On the loop: `answer` given its result or error, unless the request is gone (its
+    future cancelled)."""
+    if answer.done():
+        return
+    if error is None:
+        answer.set_result(result)
+    else:
+        answer.set_exception(error)
 
 
 BUSY_RETRY_AFTER_SECONDS = 1

@@ -9,6 +9,7 @@ transaction for the rest (see `taskapi.web.dependencies`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import socket
@@ -19,6 +20,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from taskapi.private_files import create_private_file
 from taskapi.settings import PoolSettings
+
+logger = logging.getLogger(__name__)
 
 # Execution option naming a unit of work that will write (see `Database.transaction`).
 WRITE_INTENT = "taskapi_writes"
@@ -94,11 +98,25 @@ class WritingSession(Session):
         return super().get_bind(*args, **kwargs)
 
 
+@dataclass(eq=False)
+class _Kept:
+    """A connection a thread keeps between its units of work, and the reading session bound
+    to it once a reading unit has needed one (`Database.reading`)."""
+
+    connection: Connection
+    reading_session: ReadingSession | None = None
+
+
 class Database:
     def __init__(self, engine: Engine, *, bind: Engine | Connection | None = None) -> None:
         self.engine = engine
         self._writer_turn = _writer_turn(engine)
         self._bind_to(bind if bind is not None else engine)
+        # On SQLite, each thread's connections, kept between its units of work
+        # (`_kept_connection_of_this_thread`), and every one kept, for `dispose` to close.
+        self._kept = threading.local()
+        self._all_kept: set[Connection] = set()
+        self._kept_lock = threading.Lock()
 
     def _bind_to(self, bind: Engine | Connection) -> None:
         # Tests bind to a connection inside an outer transaction; the request's own commit
@@ -133,7 +151,12 @@ class Database:
         Both happen at the unit of work's first statement, not when the block opens.
         """
         with ExitStack() as stack:
-            session = stack.enter_context(self._sessions())
+            kept = self._kept_connection_of_this_thread(writes=writes)
+            session = stack.enter_context(
+                self._sessions()
+                if kept is None
+                else self._sessions(bind=stack.enter_context(kept).connection)
+            )
             if writes:
 
                 def begin_writing() -> None:
@@ -159,8 +182,23 @@ class Database:
         default, each statement of a transaction takes its own snapshot anyway. SQLite keeps
         its transaction, whose one snapshot costs no round trip, ended by ROLLBACK.
         """
-        with self._reading_connection() as connection, ReadingSession(connection) as session:
-            yield session
+        kept = self._kept_connection_of_this_thread(writes=False)
+        if kept is None:
+            with self._reading_connection() as connection, ReadingSession(connection) as session:
+                yield session
+            return
+        with kept as held:
+            # Made once per kept connection: a session costs more to make and to let go than a
+            # unit of work's straight reads (README, "What makes taskapi fast"). One that did
+            # ORM work is closed, which leaves it empty for the next unit.
+            if held.reading_session is None:
+                held.reading_session = ReadingSession(held.connection)
+            session = held.reading_session
+            try:
+                yield session
+            finally:
+                if session.in_transaction() or session.identity_map or session.new:
+                    session.close()
 
     @contextmanager
     def _reading_connection(self) -> Iterator[Connection]:
@@ -173,9 +211,67 @@ class Database:
         with self._bind.connect() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execution_options(isolation_level="AUTOCOMMIT")
-            # On SQLite, the first statement begins the transaction (SQLAlchemy's autobegin);
-            # closing the connection rolls it back.
             yield connection
+
+    def _kept_connection_of_this_thread(
+        self, *, writes: bool
+    ) -> contextlib.AbstractContextManager[_Kept] | None:
+        """On SQLite, the connection this thread keeps for units of work that read (`writes`
+        False) or write, from one unit to the next; None elsewhere (PostgreSQL's units take
+        pooled connections, and a test's bound connection is its own).
+
+        Checking a connection out of the pool and back in costs several times what the
+        statements of a unit of work do (README, "What makes taskapi fast", has the figures),
+        and on SQLite it guards against nothing: no server can close the connection or be
+        restarted behind it, as the pool's checks on PostgreSQL's connections are for. A
+        thread's writer keeps the write intent it was given (`transaction`), its reader none;
+        between units neither holds a transaction, and so no lock.
+        """
+        if isinstance(self._bind, Connection) or self._bind.dialect.name != "sqlite":
+            return None
+        return self._kept_connection(self._bind, writes=writes)
+
+    @contextmanager
+    def _kept_connection(self, engine: Engine, *, writes: bool) -> Iterator[_Kept]:
+        slot = "writer" if writes else "reader"
+        # Taken out of its slot while in use: a unit nested in this one, of the same kind and
+        # in the same thread, must not end this one's transaction: it takes another.
+        kept: _Kept | None = getattr(self._kept, slot, None)
+        setattr(self._kept, slot, None)
+        if kept is None or kept.connection.closed:  # closed: by `dispose`
+            kept = _Kept(engine.connect())
+            with self._kept_lock:
+                self._all_kept.add(kept.connection)
+        try:
+            yield kept
+        finally:
+            if self._ended_transaction(kept.connection) and getattr(self._kept, slot) is None:
+                setattr(self._kept, slot, kept)
+            else:
+                self._forget(kept.connection)
+
+    def _ended_transaction(self, connection: Connection) -> bool:
+        """Roll back what the unit left open (nothing, once a writing unit has committed),
+        through SQLAlchemy (Core's autobegin, the ORM) or on the driver (a straight read,
+        `taskapi.statements`); False when the connection could not."""
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+            driver = connection.connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            if driver.in_transaction:
+                driver.rollback()
+        except Exception:
+            logger.warning("a kept SQLite connection could not end its transaction", exc_info=True)
+            return False
+        return True
+
+    def _forget(self, connection: Connection) -> None:
+        """Close a kept connection (the pool discards one that is broken)."""
+        with self._kept_lock:
+            self._all_kept.discard(connection)
+        with contextlib.suppress(Exception):
+            connection.close()
 
     @contextmanager
     def _turn(self, writes: bool) -> Iterator[None]:
@@ -191,6 +287,12 @@ class Database:
             self._writer_turn.release()
 
     def dispose(self) -> None:
+        """Close every connection: the pool's, and those threads kept (they are idle by now;
+        a thread that reads again takes a new one)."""
+        with self._kept_lock:
+            kept = list(self._all_kept)
+        for connection in kept:
+            self._forget(connection)
         self.engine.dispose()
 
 
@@ -201,7 +303,9 @@ def create_engine_for(url: str, *, pool: PoolSettings | None = None) -> Engine:
     if parsed.database and parsed.database != ":memory:":
         # Created here, 0600, before SQLite would create it with the umask's permissions.
         create_private_file(Path(parsed.database))
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    # Each thread keeps its own connections (`Database._kept_connection_of_this_thread`): it
+    # never waits for one, however many threads there are.
+    engine = create_engine(url, connect_args={"check_same_thread": False}, max_overflow=-1)
     _use_sqlite_properly(engine)
     return engine
 

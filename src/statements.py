@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections import Counter, namedtuple
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -218,18 +218,22 @@ _STATEMENT_EVENTS = (
 )
 
 
+_NO_LISTENERS: Mapping[str, int] = {}
+
+
 def _is_listened_to(connection: Connection) -> bool:
     """Whether anything but the engine's socket watchdog listens to its statements (on the
     engine, where tracing listens: a connection's own listeners would cost every read a look
     at them)."""
     engine = connection.engine
     watchdog = watchdog_of(engine)
-    own = watchdog.listeners if watchdog is not None else Counter[str]()
+    own = watchdog.listeners if watchdog is not None else _NO_LISTENERS
     dispatch = engine.dispatch
-    return (
-        any(len(getattr(dispatch, name)) > own[name] for name in _STATEMENT_EVENTS)
-        or len(connection.dialect.dispatch.handle_error) > own["handle_error"]
-    )
+    # dict.get: a Counter's own lookup of a missing key is a call to Python code, and this
+    # runs for every statement.
+    return any(
+        len(getattr(dispatch, name)) > own.get(name, 0) for name in _STATEMENT_EVENTS
+    ) or len(connection.dialect.dispatch.handle_error) > own.get("handle_error", 0)
 
 
 def _compiled(

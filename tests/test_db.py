@@ -10,10 +10,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import column, create_engine, event, insert, make_url, table, text
+from sqlalchemy import column, create_engine, event, func, insert, make_url, select, table, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from taskapi.db import (
     CLIENT_GRACE_MS,
@@ -23,6 +25,7 @@ from taskapi.db import (
 )
 from taskapi.models import User
 from taskapi.settings import PoolSettings
+from taskapi.statements import first_row
 from tests.conftest import postgres_server_url
 from tests.utils.tcp_proxy import TcpProxy
 
@@ -132,6 +135,177 @@ def test_a_reading_unit_of_work_on_sqlite_reads_one_snapshot(database: Database)
 
     assert (before, *after) == (0, 0, 0)
     assert _count(database) == 1
+
+
+def _reader_of(session: Session) -> object:
+    """The driver connection a reading unit of work runs on."""
+    return session.connection().connection.driver_connection
+
+
+MARKS = table("marks", column("writer"))
+COUNT_MARKS = select(func.count().label("marks")).select_from(MARKS)
+
+
+def test_a_thread_keeps_its_sqlite_reading_connection_and_each_unit_reads_the_latest_commit(
+    database: Database,
+) -> None:
+    # Each unit reads three ways: a statement run straight on the driver after its first run
+    # (`taskapi.statements`), Core on the connection, and the ORM session. Were a unit's
+    # snapshot left open on the kept connection, the next unit would not see the next commit.
+    seen, readers = [], []
+    for writer in range(3):
+        with database.reading() as session:
+            readers.append(_reader_of(session))
+            seen.append(
+                (
+                    _straight_count(session),
+                    session.connection().scalar(COUNT_MARKS),
+                    session.scalar(COUNT_MARKS),
+                )
+            )
+        with database.transaction(writes=True) as writing:
+            writing.execute(insert(MARKS).values(writer=writer))
+
+    assert seen == [(0, 0, 0), (1, 1, 1), (2, 2, 2)]
+    assert all(reader is readers[0] for reader in readers)
+
+
+def test_a_thread_keeps_one_sqlite_connection_for_writing_and_another_for_reading(
+    database: Database,
+) -> None:
+    writers, readers = [], []
+    for writer in range(2):
+        with database.transaction(writes=True) as writing:
+            writing.execute(insert(MARKS).values(writer=writer))
+            writers.append(_reader_of(writing))
+            with database.reading() as session:
+                readers.append(_reader_of(session))
+                assert _straight_count(session) == writer  # the last commit, not this write
+
+    assert writers[0] is writers[1]
+    assert readers[0] is readers[1]
+    assert writers[0] is not readers[0]
+    assert _count_read(database) == 2
+
+
+def test_a_unit_nested_in_one_of_its_kind_leaves_the_outer_snapshot_alone(
+    database: Database,
+) -> None:
+    _count_read(database)  # the thread now keeps a reading connection
+    with database.reading() as outer:
+        before = _straight_count(outer)
+        with database.reading() as inner:
+            assert _reader_of(inner) is not _reader_of(outer)
+        with database.transaction(writes=True) as writing:
+            writing.execute(insert(MARKS).values(writer=1))
+        after = _straight_count(outer)
+
+    assert (before, after) == (0, 0)
+    assert _count_read(database) == 1
+
+
+def test_a_thread_reuses_its_reading_session_emptied_by_a_unit_that_loaded_objects(
+    database: Database,
+) -> None:
+    User.metadata.create_all(database.engine, tables=[User.__table__])  # type: ignore[list-item]
+    with database.transaction(writes=True) as writing:
+        writing.add(User(email="a@example.com", name="A", age=30, password_hash="x"))
+
+    with database.reading() as first:
+        loaded = first.scalars(select(User)).all()
+        assert first.identity_map  # the unit holds the user it loaded
+    with database.reading() as second:
+        reused_empty = (second is first, len(second.identity_map), second.in_transaction())
+
+    assert len(loaded) == 1
+    assert reused_empty == (True, 0, False)
+
+
+def test_a_reading_unit_that_raised_leaves_no_snapshot_on_the_kept_connection(
+    database: Database,
+) -> None:
+    def read_then_fail() -> None:
+        with database.reading() as session:
+            first_row(session, COUNT_MARKS, {})
+            first_row(session, COUNT_MARKS, {})  # straight: begun on the driver
+            raise LookupError
+
+    with pytest.raises(LookupError):
+        read_then_fail()
+    with database.transaction(writes=True) as writing:
+        writing.execute(insert(MARKS).values(writer=1))
+
+    with database.reading() as session:
+        assert _straight_count(session) == 1
+
+
+def test_threads_read_on_sqlite_connections_of_their_own(database: Database) -> None:
+    both_reading = threading.Barrier(2, timeout=10)
+    readers: list[object] = []
+
+    def read() -> None:
+        with database.reading() as session:
+            readers.append(_reader_of(session))
+            session.scalar(COUNT_MARKS)
+            both_reading.wait()
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert len(readers) == 2
+    assert readers[0] is not readers[1]
+
+
+def test_a_kept_sqlite_connection_core_found_broken_is_replaced(database: Database) -> None:
+    with database.reading() as session:
+        broken = _reader_of(session)
+        session.connection().invalidate()
+
+    with database.reading() as session:
+        assert _reader_of(session) is not broken
+        assert session.scalar(COUNT_MARKS) == 0
+
+
+def test_a_kept_sqlite_connection_that_cannot_end_its_snapshot_is_let_go(
+    database: Database,
+) -> None:
+    with database.reading() as session:
+        first_row(session, COUNT_MARKS, {})
+        broken = _reader_of(session)
+        broken.close()  # type: ignore[attr-defined]
+
+    with database.reading() as session:
+        assert _reader_of(session) is not broken
+        assert _straight_count(session) == 0
+
+
+def test_dispose_closes_the_sqlite_connections_threads_kept(database: Database) -> None:
+    pool: Any = database.engine.pool
+    reader = threading.Thread(target=lambda: _count_read(database))
+    reader.start()
+    reader.join(timeout=10)
+    _count_read(database)
+    assert pool.checkedout() == 2  # kept by this thread and the reader, both idle
+
+    database.dispose()
+
+    assert pool.checkedout() == 0
+    assert _count_read(database) == 0  # this thread reads again, on a new connection
+
+
+def _straight_count(session: Session) -> int:
+    """The marks counted by `taskapi.statements` (straight on the driver once run before)."""
+    row = first_row(session, COUNT_MARKS, {})
+    assert row is not None
+    return int(row.marks)
+
+
+def _count_read(database: Database) -> int:
+    with database.reading() as session:
+        return int(session.scalar(COUNT_MARKS) or 0)
 
 
 @pytest.fixture

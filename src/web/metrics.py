@@ -193,7 +193,9 @@ class Metrics:
         """Sample the pool until cancelled: nothing per request, nothing per scrape (a scrape
         reaches one worker, but the files of every worker are summed)."""
         pool: Any = engine.pool
-        if not hasattr(pool, "checkedout"):  # SQLite's pools keep no such count
+        if engine.dialect.name == "sqlite" or not hasattr(pool, "checkedout"):
+            # SQLite's connections are each kept by a handler thread (taskapi.db), not lent
+            # from a pool; and some pools keep no such count.
             return
         self.pool_capacity.set(pool.size() + max(pool._max_overflow, 0))
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from starlette.testclient import TestClient
 
 from taskapi.app import create_app
 from taskapi.db import Database
+from taskapi.migrations import upgrade_to_head
 from taskapi.settings import Settings
 from tests.utils.factories import register_user
 from tests.utils.operations import operation_id
@@ -122,3 +124,20 @@ def test_the_wait_for_a_database_connection_is_a_histogram(own_client: TestClien
     samples = scraped(own_client)
 
     assert value(samples, "taskapi_db_pool_wait_seconds_count") == before + 1
+
+
+def test_sqlite_connections_kept_by_handler_threads_are_not_reported_as_a_pool(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Each handler thread keeps its own SQLite connections (taskapi.db): counted as lent from
+    # a pool, they would show a pool always in use, and fuller than its capacity.
+    url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
+    upgrade_to_head(url)
+    on_sqlite = Settings(**{**settings.__dict__, "database_url": url})
+    with create_app(on_sqlite).test_client() as client:
+        for _ in range(3):
+            assert client.get("/v1/readyz").status_code == 200
+        samples = scraped(client)
+
+    assert value(samples, "taskapi_db_pool_capacity") == 0
+    assert value(samples, "taskapi_db_pool_checked_out") == 0

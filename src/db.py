@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -487,17 +487,23 @@ def _use_sqlite_properly(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        if connection.get_execution_options().get(WRITE_INTENT, False):
-            # Through SQLAlchemy: waiting out the busy timeout must fail as its
-            # OperationalError (answered 503), like any statement.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-            return
-        # Every reading unit of work begins here, so straight to the driver, without the
-        # execution context and result SQLAlchemy builds around a statement: a deferred BEGIN
-        # takes no lock, so it never waits and has no lock error to translate. (Nor is it a
-        # span when tracing is on.) A read run straight on the driver may have begun it
-        # already (`taskapi.statements`).
+        # Straight to the driver, without the execution context and result SQLAlchemy builds
+        # around a statement (most of a writing unit's cost when its statements are straight
+        # too; README, "What makes taskapi fast"). Nor is a BEGIN a span when tracing is on.
         driver = connection.connection.driver_connection
         assert isinstance(driver, sqlite3.Connection)
+        if connection.get_execution_options().get(WRITE_INTENT, False):
+            # The write lock, which may wait out the busy timeout: a failure is raised as
+            # SQLAlchemy's OperationalError (answered 503), as Core raises a statement's.
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise DBAPIError.instance(
+                    "BEGIN IMMEDIATE", (), error, sqlite3.Error, dialect=connection.dialect
+                ) from error
+            return
+        # Every reading unit of work begins here: a deferred BEGIN takes no lock, so it never
+        # waits and has no lock error to translate. A read run straight on the driver may have
+        # begun it already (`taskapi.statements`).
         if not driver.in_transaction:
             driver.execute("BEGIN")

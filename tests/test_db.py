@@ -33,11 +33,12 @@ WRITERS = 4
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Database:
+def database(tmp_path: Path) -> Iterator[Database]:
     db = Database.connect(f"sqlite:///{tmp_path / 'turns.sqlite3'}")
     with db.engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE marks (writer INTEGER)")
-    return db
+    yield db
+    db.dispose()
 
 
 def _count(database: Database) -> int:
@@ -103,6 +104,35 @@ def test_a_write_that_fails_passes_the_turn_on(database: Database) -> None:
     # A turn never passed on would make this writer wait out the whole timeout (5 s), then fail.
     assert time.monotonic() - started < 1
     assert _count(database) == 1
+
+
+def test_a_writer_kept_from_the_write_lock_fails_as_sqlalchemy_s_error_and_writes_later(
+    tmp_path: Path,
+) -> None:
+    # Two engines on one file: to each other, the writers of two processes (no shared turn),
+    # so the second meets SQLite's lock itself; its busy timeout cut to keep the test short.
+    url = f"sqlite:///{tmp_path / 'locked.sqlite3'}"
+    holder, waiter = Database.connect(url), Database.connect(url)
+    shorter = "PRAGMA busy_timeout=50"
+    event.listen(waiter.engine, "connect", lambda driver, _: driver.execute(shorter))
+    with holder.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE marks (writer INTEGER)")
+
+    def write(database: Database, writer: int) -> None:
+        with database.transaction(writes=True) as session:
+            session.execute(insert(MARKS).values(writer=writer))
+
+    try:
+        with holder.transaction(writes=True) as holding:
+            holding.execute(insert(MARKS).values(writer=1))
+            with pytest.raises(OperationalError, match="database is locked"):  # answered 503
+                write(waiter, 2)
+        write(waiter, 2)  # the same thread's writer, once the lock is free
+
+        assert _count_read(waiter) == 2
+    finally:
+        holder.dispose()
+        waiter.dispose()
 
 
 def test_readers_do_not_wait_for_a_writer(database: Database) -> None:

@@ -488,8 +488,8 @@ def _use_sqlite_properly(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # Straight to the driver, without the execution context and result SQLAlchemy builds
-        # around a statement (most of a writing unit's cost when its statements are straight
-        # too; README, "What makes taskapi fast"). Nor is a BEGIN a span when tracing is on.
+        # around a statement (README, "What makes taskapi fast", has what that saves a writing
+        # unit of work). Nor is a BEGIN a span when tracing is on.
         driver = connection.connection.driver_connection
         assert isinstance(driver, sqlite3.Connection)
         if connection.get_execution_options().get(WRITE_INTENT, False):

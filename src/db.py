@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -128,6 +128,11 @@ class Database:
             join_transaction_mode="create_savepoint",
         )
         self._bind = bind
+        # Where units of work keep their thread's connections: SQLite's engine (a test's
+        # bound connection is its own).
+        self._keeps_on: Engine | None = None
+        if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+            self._keeps_on = bind
 
     @classmethod
     def connect(cls, url: str, *, pool: PoolSettings | None = None) -> Database:
@@ -227,9 +232,9 @@ class Database:
         thread's writer keeps the write intent it was given (`transaction`), its reader none;
         between units neither holds a transaction, and so no lock.
         """
-        if isinstance(self._bind, Connection) or self._bind.dialect.name != "sqlite":
+        if self._keeps_on is None:
             return None
-        return self._kept_connection(self._bind, writes=writes)
+        return self._kept_connection(self._keeps_on, writes=writes)
 
     @contextmanager
     def _kept_connection(self, engine: Engine, *, writes: bool) -> Iterator[_Kept]:
@@ -467,6 +472,14 @@ def _replace_connections_the_server_closed(engine: Engine) -> None:
             raise DisconnectionError("the server closed this pooled connection")
 
 
+def sqlite_error(
+    connection: Connection, sql: str, arguments: Any, error: sqlite3.Error
+) -> StatementError:
+    """The exception SQLAlchemy raises for `error`, met running `sql` on `connection`'s driver
+    straight (`OperationalError` for a lock: answered 503), as Core would have raised it."""
+    return DBAPIError.instance(sql, arguments, error, sqlite3.Error, dialect=connection.dialect)
+
+
 def _use_sqlite_properly(engine: Engine) -> None:
     """Make pysqlite behave like a real transactional database.
 
@@ -498,9 +511,7 @@ def _use_sqlite_properly(engine: Engine) -> None:
             try:
                 driver.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as error:
-                raise DBAPIError.instance(
-                    "BEGIN IMMEDIATE", (), error, sqlite3.Error, dialect=connection.dialect
-                ) from error
+                raise sqlite_error(connection, "BEGIN IMMEDIATE", (), error) from error
             return
         # Every reading unit of work begins here: a deferred BEGIN takes no lock, so it never
         # waits and has no lock error to translate. A read run straight on the driver may have

@@ -53,7 +53,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.crud import REQUIRED
 
-from taskapi.db import ReadingSession, watchdog_of
+from taskapi.db import ReadingSession, sqlite_error, watchdog_of
 
 Params = Mapping[str, Any]
 
@@ -142,9 +142,7 @@ def _on_sqlite(connection: Connection, sql: str, arguments: Arguments, *, fetch:
         cursor = driver.execute(sql, arguments)
         return cursor.fetchall() if fetch else []
     except sqlite3.Error as error:
-        raise DBAPIError.instance(
-            sql, arguments, error, sqlite3.Error, dialect=connection.dialect
-        ) from error
+        raise sqlite_error(connection, sql, arguments, error) from error
 
 
 def _on_postgresql(

@@ -20,10 +20,11 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, StatementError
@@ -69,6 +70,11 @@ class ReadingSession(Session):
         )
         self._reading_connection = connection
 
+    def bind_to(self, connection: Connection) -> None:
+        """Read on `connection` from now on: the session holds nothing between units of work
+        (`Database.reading` closes one that did ORM work), so it can serve the next one."""
+        self.bind = self._reading_connection = connection
+
     def connection(self, bind_arguments: Any = None, execution_options: Any = None) -> Connection:
         if bind_arguments is None and execution_options is None:
             return self._reading_connection
@@ -98,22 +104,14 @@ class WritingSession(Session):
         return super().get_bind(*args, **kwargs)
 
 
-@dataclass(eq=False)
-class _Kept:
-    """A connection a thread keeps between its units of work, and the reading session bound
-    to it once a reading unit has needed one (`Database.reading`)."""
-
-    connection: Connection
-    reading_session: ReadingSession | None = None
-
-
 class Database:
     def __init__(self, engine: Engine, *, bind: Engine | Connection | None = None) -> None:
         self.engine = engine
         self._writer_turn = _writer_turn(engine)
         self._bind_to(bind if bind is not None else engine)
-        # On SQLite, each thread's connections, kept between its units of work
-        # (`_kept_connection_of_this_thread`), and every one kept, for `dispose` to close.
+        # Each thread's reading session (`_reading_session_of_this_thread`) and, on SQLite,
+        # its connections, kept between its units of work (`_kept_connection_of_this_thread`);
+        # and every connection kept, for `dispose` to close.
         self._kept = threading.local()
         self._all_kept: set[Connection] = set()
         self._kept_lock = threading.Lock()
@@ -158,9 +156,7 @@ class Database:
         with ExitStack() as stack:
             kept = self._kept_connection_of_this_thread(writes=writes)
             session = stack.enter_context(
-                self._sessions()
-                if kept is None
-                else self._sessions(bind=stack.enter_context(kept).connection)
+                self._sessions() if kept is None else self._sessions(bind=stack.enter_context(kept))
             )
             if writes:
 
@@ -188,22 +184,28 @@ class Database:
         its transaction, whose one snapshot costs no round trip, ended by ROLLBACK.
         """
         kept = self._kept_connection_of_this_thread(writes=False)
-        if kept is None:
-            with self._reading_connection() as connection, ReadingSession(connection) as session:
-                yield session
-            return
-        with kept as held:
-            # Made once per kept connection: a session costs more to make and to let go than a
-            # unit of work's straight reads (README, "What makes taskapi fast"). One that did
-            # ORM work is closed, which leaves it empty for the next unit.
-            if held.reading_session is None:
-                held.reading_session = ReadingSession(held.connection)
-            session = held.reading_session
-            try:
-                yield session
-            finally:
-                if session.in_transaction() or session.identity_map or session.new:
-                    session.close()
+        connection = kept if kept is not None else self._reading_connection()
+        with connection as reading_on, self._reading_session_of_this_thread(reading_on) as session:
+            yield session
+
+    @contextmanager
+    def _reading_session_of_this_thread(self, connection: Connection) -> Iterator[ReadingSession]:
+        """The thread's reading session, bound to `connection`: made once per thread, since a
+        session costs more to make and to let go than a unit of work's straight reads
+        (README, "What makes taskapi fast"). Out of its slot while in use, as kept connections
+        are; one that did ORM work is closed, which leaves it empty for the next unit."""
+        session: ReadingSession | None = getattr(self._kept, "reading_session", None)
+        self._kept.reading_session = None
+        if session is None:
+            session = ReadingSession(connection)
+        else:
+            session.bind_to(connection)
+        try:
+            yield session
+        finally:
+            if session.in_transaction() or session.identity_map or session.new:
+                session.close()
+            self._kept.reading_session = session
 
     @contextmanager
     def _reading_connection(self) -> Iterator[Connection]:
@@ -214,13 +216,23 @@ class Database:
                 yield self._bind
             return
         with self._bind.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execution_options(isolation_level="AUTOCOMMIT")
-            yield connection
+            if connection.dialect.name != "postgresql":
+                yield connection
+                return
+            # Switched on the driver: SQLAlchemy's isolation_level option does the same at
+            # several times the cost, most of it undoing itself when the connection goes back
+            # to the pool (README, "What makes taskapi fast").
+            driver = connection.connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            driver.autocommit = True
+            try:
+                yield connection
+            finally:
+                _leave_autocommit(connection, driver)
 
     def _kept_connection_of_this_thread(
         self, *, writes: bool
-    ) -> contextlib.AbstractContextManager[_Kept] | None:
+    ) -> contextlib.AbstractContextManager[Connection] | None:
         """On SQLite, the connection this thread keeps for units of work that read (`writes`
         False) or write, from one unit to the next; None elsewhere (PostgreSQL's units take
         pooled connections, and a test's bound connection is its own).
@@ -237,23 +249,23 @@ class Database:
         return self._kept_connection(self._keeps_on, writes=writes)
 
     @contextmanager
-    def _kept_connection(self, engine: Engine, *, writes: bool) -> Iterator[_Kept]:
+    def _kept_connection(self, engine: Engine, *, writes: bool) -> Iterator[Connection]:
         slot = "writer" if writes else "reader"
         # Taken out of its slot while in use: a unit nested in this one, of the same kind and
         # in the same thread, must not end this one's transaction: it takes another.
-        kept: _Kept | None = getattr(self._kept, slot, None)
+        kept: Connection | None = getattr(self._kept, slot, None)
         setattr(self._kept, slot, None)
-        if kept is None or kept.connection.closed:  # closed: by `dispose`
-            kept = _Kept(engine.connect())
+        if kept is None or kept.closed:  # closed: by `dispose`
+            kept = engine.connect()
             with self._kept_lock:
-                self._all_kept.add(kept.connection)
+                self._all_kept.add(kept)
         try:
             yield kept
         finally:
-            if self._ended_transaction(kept.connection) and getattr(self._kept, slot) is None:
+            if self._ended_transaction(kept) and getattr(self._kept, slot) is None:
                 setattr(self._kept, slot, kept)
             else:
-                self._forget(kept.connection)
+                self._forget(kept)
 
     def _ended_transaction(self, connection: Connection) -> bool:
         """Roll back what the unit left open (nothing, once a writing unit has committed),
@@ -299,6 +311,15 @@ class Database:
         for connection in kept:
             self._forget(connection)
         self.engine.dispose()
+
+
+def _leave_autocommit(connection: Connection, driver: psycopg.Connection[Any]) -> None:
+    """Give the pool back a connection out of autocommit, as every other unit of work expects
+    it; one that cannot be (a statement cut short, a connection lost) is discarded instead."""
+    if not connection.invalidated and driver.info.transaction_status == TransactionStatus.IDLE:
+        driver.autocommit = False
+    else:
+        connection.invalidate()
 
 
 def create_engine_for(url: str, *, pool: PoolSettings | None = None) -> Engine:

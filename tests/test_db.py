@@ -384,6 +384,80 @@ def test_a_reading_unit_of_work_on_postgresql_runs_each_statement_on_its_own(
     assert second > first
 
 
+def test_a_connection_read_on_in_autocommit_is_lent_again_for_one_transaction() -> None:
+    db = Database.connect(postgres_server_url(), pool=PoolSettings(size=1))
+    try:
+        with db.reading() as session:
+            read_on = session.scalar(text("SELECT pg_backend_pid()"))
+        # The pool's one connection again: its statements in one transaction, as before.
+        with db.transaction() as session:
+            writing_on = session.scalar(text("SELECT pg_backend_pid()"))
+            first = session.scalar(text("SELECT now()"))
+            time.sleep(0.01)
+            second = session.scalar(text("SELECT now()"))
+    finally:
+        db.dispose()
+
+    assert writing_on == read_on
+    assert second == first
+
+
+def test_a_reading_unit_whose_connection_was_lost_fails_as_lost_and_the_next_reads_again() -> None:
+    db = Database.connect(postgres_server_url(), pool=PoolSettings(size=1))
+    lost: list[int] = []
+
+    def read_on_a_lost_connection() -> None:
+        with db.reading() as session:
+            lost.append(session.scalar(text("SELECT pg_backend_pid()")))
+            _terminate(db.engine.url.render_as_string(hide_password=False), lost[0])
+            session.scalar(text("SELECT 1"))
+
+    try:
+        with pytest.raises(OperationalError):
+            read_on_a_lost_connection()
+        with db.reading() as session:
+            replaced = session.scalar(text("SELECT pg_backend_pid()"))
+            first = session.scalar(text("SELECT now()"))
+            time.sleep(0.01)
+            second = session.scalar(text("SELECT now()"))
+    finally:
+        db.dispose()
+
+    assert replaced != lost[0]
+    assert second > first  # in autocommit, as every reading unit
+
+
+def test_a_reading_unit_that_leaves_a_transaction_open_has_its_connection_discarded() -> None:
+    db = Database.connect(postgres_server_url(), pool=PoolSettings(size=1))
+    try:
+        with db.reading() as session:
+            connection = session.connection()  # straight, as `taskapi.statements` reads
+            left_open = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            connection.exec_driver_sql("BEGIN")
+        with db.transaction() as session:
+            lent_next = session.scalar(text("SELECT pg_backend_pid()"))
+    finally:
+        db.dispose()
+
+    assert lent_next != left_open
+
+
+def test_a_thread_reuses_its_reading_session_on_postgresql_emptied_after_orm_work(
+    postgres: Database,
+) -> None:
+    with postgres.reading() as first:
+        first.scalar(text("SELECT 1"))  # through the ORM session: it begins its transaction
+        assert first.in_transaction()
+    with postgres.reading() as second:
+        reused = (second is first, second.in_transaction())
+        second_on = second.connection()
+    with postgres.reading() as third:
+        assert third.connection() is not second_on  # each unit's own pooled connection
+
+    assert reused == (True, False)
+    assert third is first
+
+
 def test_a_pool_lending_every_connection_at_once_keeps_them_all_open() -> None:
     # A worker's handler threads (one per connection the pool can lend) all hold one in a
     # burst of load, then give them back in a lull. Were any closed on return, as overflow

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -33,7 +33,7 @@ from taskapi.models import (
 from taskapi.models.base import new_id, utc_now
 from taskapi.services import task_counts
 from taskapi.services.patches import MergePatch
-from taskapi.statements import first_row, write
+from taskapi.statements import first_row
 
 MAX_TITLE_LENGTH = 200
 MAX_TAGS = 10
@@ -100,9 +100,10 @@ def create(*, session: Session, owner_id: uuid.UUID, task_in: TaskCreate) -> Tas
     InvalidFieldError when the title is blank or too long once trimmed, or the tags break their
     rules (at most 10, unique, each matching TAG_PATTERN).
 
-    One INSERT of every column's value, made here: the row needs nothing from the database,
-    so the ORM's unit of work (an object, its state, a flush) would only cost time while the
-    writer holds SQLite's one write lock.
+    One INSERT of every column's value, made here, with the owner's count
+    (`task_counts.CountedInsert`): the row needs nothing from the database, so the ORM's unit
+    of work (an object, its state, a flush) would only cost time while the writer holds
+    SQLite's one write lock.
     """
     status, priority = _known_status(task_in.status), _known_priority(task_in.priority)
     now = utc_now()
@@ -123,8 +124,7 @@ def create(*, session: Session, owner_id: uuid.UUID, task_in: TaskCreate) -> Tas
         "completed_at": now if status == TaskStatus.DONE else None,
         "version": 1,
     }
-    write(session, _INSERT_TASK, values)
-    task_counts.adjust(session=session, owner_id=owner_id, by=1)
+    _INSERT_COUNTED_TASK.run(session=session, values=values)
     return NewTask(**values)
 
 
@@ -303,7 +303,7 @@ def _guard_concurrent_writes(session: Session, expected_version: int | None) -> 
 _TASKS = Task.__table__.c
 # On the table: on the mapped class, an INSERT takes the ORM's bulk path (a mapper walk per
 # row), for a row no object stands for. (The declarative base types __table__ loosely.)
-_INSERT_TASK = insert(cast(Table, Task.__table__))
+_INSERT_COUNTED_TASK = task_counts.CountedInsert(cast(Table, Task.__table__))
 _OWNED_TASK = select(Task.__table__).where(
     _TASKS.id == bindparam("id"), _TASKS.owner_id == bindparam("owner_id")
 )

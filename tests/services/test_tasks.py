@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from taskapi.errors import (
@@ -255,6 +256,39 @@ def test_kept_task_count_follows_creates_and_deletes(
 
     assert task_counts.get(session=session, owner_id=owner.id) == _counted(session, owner) == 3
     assert task_counts.get(session=session, owner_id=stranger.id) == 1
+
+
+def test_a_create_writes_its_task_and_count_in_one_statement_on_postgresql(
+    session: Session, owner: User
+) -> None:
+    # A listener sends every statement through Core, where it is seen. PostgreSQL takes the
+    # insert and the count in one statement (one round trip); SQLite, which cannot, in two.
+    engine = session.get_bind().engine
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        tasks.create(session=session, owner_id=owner.id, task_in=tasks.TaskCreate(title="One"))
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+    assert len(sent) == (1 if engine.dialect.name == "postgresql" else 2)
+    assert task_counts.get(session=session, owner_id=owner.id) == _counted(session, owner) == 1
+
+
+def test_a_create_that_fails_counts_nothing(
+    session: Session, owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = create_task(session, owner=owner).id
+    monkeypatch.setattr(tasks, "new_id", lambda: taken)  # the insert breaks the primary key
+
+    with pytest.raises(IntegrityError), session.begin_nested():
+        tasks.create(session=session, owner_id=owner.id, task_in=tasks.TaskCreate(title="Two"))
+
+    assert task_counts.get(session=session, owner_id=owner.id) == _counted(session, owner) == 1
 
 
 def test_one_owners_count_is_spread_over_shares_that_sum_to_it(

@@ -78,6 +78,8 @@ class CountedInsert:
         self._with_count = _UPSERTS["postgresql"].add_cte(self._insert.cte("inserted"))
 
     def run(self, *, session: Session, values: Mapping[str, Any]) -> None:
+        """Insert the row of `values` (every column's) and count it, both in the unit of work
+        of `session`: undone with it, or together when the statement fails."""
         owner_id: uuid.UUID = values["owner_id"]
         if session.get_bind().dialect.name == "postgresql":
             write(session, self._with_count, {**values, **_adjustment(owner_id, 1)})

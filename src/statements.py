@@ -148,12 +148,11 @@ def _on_sqlite(connection: Connection, sql: str, arguments: Arguments, *, fetch:
 def _on_postgresql(
     connection: Connection, sql: str, arguments: Arguments, *, fetch: bool
 ) -> list[Any]:
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
+    cursor = _cursor_of(connection)
     watchdog = watchdog_of(connection.engine)
     try:
         with watchdog.guarding(connection) if watchdog is not None else nullcontext():
-            cursor = driver.execute(sql, arguments)
+            cursor.execute(sql, arguments)
             return cursor.fetchall() if fetch else []
     except psycopg.Error as error:
         lost = connection.dialect.is_disconnect(error, connection.connection, None)  # type: ignore[arg-type]
@@ -167,6 +166,23 @@ def _on_postgresql(
             dialect=connection.dialect,
             connection_invalidated=lost,
         ) from error
+
+
+def _cursor_of(connection: Connection) -> psycopg.Cursor[Any]:
+    """The cursor straight statements use on `connection`'s driver connection, made once:
+    psycopg's `Connection.execute` makes a cursor, and its adapters, for every statement
+    (README, "What makes taskapi fast", has what that costs). It lives in the pool's `info`
+    for that driver connection, which SQLAlchemy empties when it replaces the connection."""
+    info = connection.connection.info
+    cursor: psycopg.Cursor[Any] | None = info.get(_CURSOR)
+    if cursor is None:
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        cursor = info[_CURSOR] = driver.cursor()
+    return cursor
+
+
+_CURSOR = "taskapi_statements_cursor"
 
 
 # How a plan is run, by dialect: the dialects that have plans.

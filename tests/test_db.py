@@ -372,6 +372,22 @@ def _terminate(url: str, pid: int) -> None:
         admin.dispose()
 
 
+def test_a_straight_read_after_its_connection_was_replaced_runs_on_the_new_one() -> None:
+    db = Database.connect(postgres_server_url(), pool=PoolSettings(size=1))
+    backend = select(func.pg_backend_pid().label("pid"))
+    try:
+        with db.reading() as session:
+            first = [first_row(session, backend, {}).pid for _ in range(3)]  # straight after one
+        _terminate(db.engine.url.render_as_string(hide_password=False), first[0])
+        with db.reading() as session:  # the pool replaces the connection the server closed
+            second = [first_row(session, backend, {}).pid for _ in range(3)]
+    finally:
+        db.dispose()
+
+    assert len(set(first)) == len(set(second)) == 1
+    assert second[0] != first[0]
+
+
 def test_a_reading_unit_of_work_on_postgresql_runs_each_statement_on_its_own(
     postgres: Database,
 ) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import (
     JSON,
@@ -421,3 +422,33 @@ def test_a_create_s_writes_are_straight_from_their_second_run(
     writes_through_core = [run for run in core_runs if isinstance(run, Insert)]
     assert len(writes_through_core) == len(set(map(id, writes_through_core))) <= 2
     assert total == RUNS
+
+
+def test_straight_statements_on_postgresql_make_no_cursor_per_statement(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("psycopg's cursors: SQLite's driver makes its own in C")
+    owner, (task,), claims = _signed_in_owner(database, tasks_made=1)
+    made: list[object] = []
+    cursor = psycopg.Connection.cursor
+
+    def noted(self: psycopg.Connection[Any], *args: Any, **kwargs: Any) -> Any:
+        made.append(self)
+        return cursor(self, *args, **kwargs)
+
+    def caller_and_task(session: Session) -> tuple[uuid.UUID, uuid.UUID]:
+        return (
+            auth.authenticate(session=session, claims=claims).id,
+            tasks.get(session=session, owner_id=owner.id, task_id=str(task.id)).id,
+        )
+
+    with database.reading() as session:
+        for _ in range(RUNS):  # first through Core, then straight on the connection's cursor
+            caller_and_task(session)
+        monkeypatch.setattr(psycopg.Connection, "cursor", noted)
+        found = [caller_and_task(session) for _ in range(RUNS)]
+        monkeypatch.undo()  # the unit's own end (a savepoint here) goes through Core
+
+    assert found == [(owner.id, task.id)] * RUNS
+    assert made == []

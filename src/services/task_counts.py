@@ -72,20 +72,18 @@ class CountedInsert:
     """
 
     def __init__(self, table: Table) -> None:
-        self._insert = insert(table).values(
-            {column.key: bindparam(column.key) for column in table.c}
-        )
-        self._with_count = _UPSERTS["postgresql"].add_cte(self._insert.cte("inserted"))
+        inserted = insert(table).values({column.key: bindparam(column.key) for column in table.c})
+        self._statements = {
+            "postgresql": (_UPSERTS["postgresql"].add_cte(inserted.cte("inserted")),),
+            "sqlite": (inserted, _UPSERTS["sqlite"]),
+        }
 
     def run(self, *, session: Session, values: Mapping[str, Any]) -> None:
         """Insert the row of `values` (every column's) and count it, both in the unit of work
         of `session`: undone with it, or together when the statement fails."""
-        owner_id: uuid.UUID = values["owner_id"]
-        if session.get_bind().dialect.name == "postgresql":
-            write(session, self._with_count, {**values, **_adjustment(owner_id, 1)})
-            return
-        write(session, self._insert, values)
-        adjust(session=session, owner_id=owner_id, by=1)
+        params = {**values, **_adjustment(values["owner_id"], 1)}
+        for statement in self._statements[session.get_bind().dialect.name]:
+            write(session, statement, params)
 
 
 # On the table too: a read of plain numbers that the ORM has nothing to add to.

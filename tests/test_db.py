@@ -372,17 +372,37 @@ def _terminate(url: str, pid: int) -> None:
         admin.dispose()
 
 
-def test_a_straight_read_after_its_connection_was_replaced_runs_on_the_new_one() -> None:
+@pytest.fixture
+def postgres_of_one_connection() -> Iterator[Database]:
+    """A database on the PostgreSQL server whose pool holds one connection: each unit of work
+    gets the one the unit before it gave back, or its replacement."""
     db = Database.connect(postgres_server_url(), pool=PoolSettings(size=1))
+    yield db
+    db.dispose()
+
+
+def _pid(session: Session) -> int:
+    return int(session.scalar(text("SELECT pg_backend_pid()")))
+
+
+def _now_twice(session: Session) -> tuple[Any, Any]:
+    """now() twice, 10 ms apart: the transaction's start, so equal within one transaction and
+    apart when each statement runs on its own."""
+    first = session.scalar(text("SELECT now()"))
+    time.sleep(0.01)
+    return first, session.scalar(text("SELECT now()"))
+
+
+def test_a_straight_read_after_its_connection_was_replaced_runs_on_the_new_one(
+    postgres_of_one_connection: Database,
+) -> None:
+    db = postgres_of_one_connection
     backend = select(func.pg_backend_pid().label("pid"))
-    try:
-        with db.reading() as session:
-            first = [first_row(session, backend, {}).pid for _ in range(3)]  # straight after one
-        _terminate(db.engine.url.render_as_string(hide_password=False), first[0])
-        with db.reading() as session:  # the pool replaces the connection the server closed
-            second = [first_row(session, backend, {}).pid for _ in range(3)]
-    finally:
-        db.dispose()
+    with db.reading() as session:
+        first = [first_row(session, backend, {}).pid for _ in range(3)]  # straight after one
+    _terminate(db.engine.url.render_as_string(hide_password=False), first[0])
+    with db.reading() as session:  # the pool replaces the connection the server closed
+        second = [first_row(session, backend, {}).pid for _ in range(3)]
 
     assert len(set(first)) == len(set(second)) == 1
     assert second[0] != first[0]
@@ -391,69 +411,59 @@ def test_a_straight_read_after_its_connection_was_replaced_runs_on_the_new_one()
 def test_a_reading_unit_of_work_on_postgresql_runs_each_statement_on_its_own(
     postgres: Database,
 ) -> None:
-    # now() is the start of the transaction: equal twice within one, apart without one.
     with postgres.reading() as session:
-        first = session.scalar(text("SELECT now()"))
-        time.sleep(0.01)
-        second = session.scalar(text("SELECT now()"))
+        first, second = _now_twice(session)
 
     assert second > first
 
 
-def test_a_connection_read_on_in_autocommit_is_lent_again_for_one_transaction() -> None:
-    db = Database.connect(postgres_server_url(), pool=PoolSettings(size=1))
-    try:
-        with db.reading() as session:
-            read_on = session.scalar(text("SELECT pg_backend_pid()"))
-        # The pool's one connection again: its statements in one transaction, as before.
-        with db.transaction() as session:
-            writing_on = session.scalar(text("SELECT pg_backend_pid()"))
-            first = session.scalar(text("SELECT now()"))
-            time.sleep(0.01)
-            second = session.scalar(text("SELECT now()"))
-    finally:
-        db.dispose()
+def test_a_connection_read_on_in_autocommit_is_lent_again_for_one_transaction(
+    postgres_of_one_connection: Database,
+) -> None:
+    db = postgres_of_one_connection
+    with db.reading() as session:
+        read_on = _pid(session)
+    # The pool's one connection again: its statements in one transaction, as before.
+    with db.transaction() as session:
+        writing_on = _pid(session)
+        first, second = _now_twice(session)
 
     assert writing_on == read_on
     assert second == first
 
 
-def test_a_reading_unit_whose_connection_was_lost_fails_as_lost_and_the_next_reads_again() -> None:
-    db = Database.connect(postgres_server_url(), pool=PoolSettings(size=1))
+def test_a_reading_unit_whose_connection_was_lost_fails_as_lost_and_the_next_reads_again(
+    postgres_of_one_connection: Database,
+) -> None:
+    db = postgres_of_one_connection
     lost: list[int] = []
 
     def read_on_a_lost_connection() -> None:
         with db.reading() as session:
-            lost.append(session.scalar(text("SELECT pg_backend_pid()")))
+            lost.append(_pid(session))
             _terminate(db.engine.url.render_as_string(hide_password=False), lost[0])
             session.scalar(text("SELECT 1"))
 
-    try:
-        with pytest.raises(OperationalError):
-            read_on_a_lost_connection()
-        with db.reading() as session:
-            replaced = session.scalar(text("SELECT pg_backend_pid()"))
-            first = session.scalar(text("SELECT now()"))
-            time.sleep(0.01)
-            second = session.scalar(text("SELECT now()"))
-    finally:
-        db.dispose()
+    with pytest.raises(OperationalError):
+        read_on_a_lost_connection()
+    with db.reading() as session:
+        replaced = _pid(session)
+        first, second = _now_twice(session)
 
     assert replaced != lost[0]
     assert second > first  # in autocommit, as every reading unit
 
 
-def test_a_reading_unit_that_leaves_a_transaction_open_has_its_connection_discarded() -> None:
-    db = Database.connect(postgres_server_url(), pool=PoolSettings(size=1))
-    try:
-        with db.reading() as session:
-            connection = session.connection()  # straight, as `taskapi.statements` reads
-            left_open = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-            connection.exec_driver_sql("BEGIN")
-        with db.transaction() as session:
-            lent_next = session.scalar(text("SELECT pg_backend_pid()"))
-    finally:
-        db.dispose()
+def test_a_reading_unit_that_leaves_a_transaction_open_has_its_connection_discarded(
+    postgres_of_one_connection: Database,
+) -> None:
+    db = postgres_of_one_connection
+    with db.reading() as session:
+        connection = session.connection()  # straight, as `taskapi.statements` reads
+        left_open = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        connection.exec_driver_sql("BEGIN")
+    with db.transaction() as session:
+        lent_next = _pid(session)
 
     assert lent_next != left_open
 

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -98,10 +98,54 @@ class WritingSession(Session):
     before_first_statement: Callable[[], None] | None = None
 
     def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        self._start()
+        return super().get_bind(*args, **kwargs)
+
+    def _start(self) -> None:
         if self.before_first_statement is not None:
             start, self.before_first_statement = self.before_first_statement, None
             start()
-        return super().get_bind(*args, **kwargs)
+
+
+class KeptWritingSession(WritingSession):
+    """The session of a unit of work on a connection it keeps (SQLite's: see
+    `Database.transaction`). It hands that connection straight to statements, as
+    `ReadingSession` does, and the transaction is begun and committed on the driver: a unit of
+    work whose statements all run straight (`taskapi.statements`) never makes the session set
+    up transaction bookkeeping of its own (README, "What makes taskapi fast", has what that
+    saves). ORM work joins the connection's transaction, and `commit` ends them all."""
+
+    def __init__(self, connection: Connection) -> None:
+        # Joined without a savepoint: the session never commits a transaction it did not
+        # begin, and its commit ends the connection's.
+        super().__init__(
+            bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+        )
+        self.kept_connection = connection
+
+    def bind_to(self, connection: Connection) -> None:
+        """Serve a unit of work on `connection` (`Database._session_of_this_thread`)."""
+        self.bind = self.kept_connection = connection
+        self.before_first_statement = None
+
+    def connection(self, bind_arguments: Any = None, execution_options: Any = None) -> Connection:
+        if bind_arguments or execution_options:
+            return super().connection(bind_arguments, execution_options)
+        self._start()
+        return self.kept_connection
+
+    def commit(self) -> None:
+        if self.in_transaction():  # the ORM's work (attaching an object begins it too)
+            super().commit()  # flushes; commits the transaction if the session began it
+        end_transaction(self.kept_connection, commit=True)
+
+    def rollback(self) -> None:
+        super().rollback()
+        end_transaction(self.kept_connection, commit=False)
+
+
+# The sessions a thread keeps from one unit of work to the next (`_session_of_this_thread`).
+_Reused = TypeVar("_Reused", ReadingSession, KeptWritingSession)
 
 
 class Database:
@@ -109,7 +153,7 @@ class Database:
         self.engine = engine
         self._writer_turn = _writer_turn(engine)
         self._bind_to(bind if bind is not None else engine)
-        # Each thread's reading session (`_reading_session_of_this_thread`) and, on SQLite,
+        # Each thread's sessions (`_session_of_this_thread`) and, on SQLite,
         # its connections, kept between its units of work (`_kept_connection_of_this_thread`);
         # and every connection kept, for `dispose` to close.
         self._kept = threading.local()
@@ -151,18 +195,25 @@ class Database:
         handler still arbitrates. The whole unit of work runs in one thread (one handler call),
         so a writer never waits for a thread while holding the turn.
 
-        Both happen at the unit of work's first statement, not when the block opens.
+        Both happen at the unit of work's first statement, not when the block opens. On SQLite
+        the unit runs on the connection its thread keeps for writing, in the session the
+        thread keeps for it (`KeptWritingSession`), which begins and commits on the driver.
         """
         with ExitStack() as stack:
             kept = self._kept_connection_of_this_thread(writes=writes)
-            session = stack.enter_context(
-                self._sessions() if kept is None else self._sessions(bind=stack.enter_context(kept))
+            session: WritingSession = stack.enter_context(
+                self._sessions()
+                if kept is None
+                else self._session_of_this_thread(KeptWritingSession, stack.enter_context(kept))
             )
             if writes:
 
                 def begin_writing() -> None:
                     stack.enter_context(self._turn(writes=True))
-                    session.connection(execution_options={WRITE_INTENT: True})
+                    if isinstance(session, KeptWritingSession):
+                        begin_on_driver(session.kept_connection)
+                    else:
+                        session.connection(execution_options={WRITE_INTENT: True})
 
                 session.before_first_statement = begin_writing
             try:
@@ -185,19 +236,25 @@ class Database:
         """
         kept = self._kept_connection_of_this_thread(writes=False)
         connection = kept if kept is not None else self._reading_connection()
-        with connection as reading_on, self._reading_session_of_this_thread(reading_on) as session:
+        with (
+            connection as reading_on,
+            self._session_of_this_thread(ReadingSession, reading_on) as session,
+        ):
             yield session
 
     @contextmanager
-    def _reading_session_of_this_thread(self, connection: Connection) -> Iterator[ReadingSession]:
-        """The thread's reading session, bound to `connection`: made once per thread, since a
-        session costs more to make and to let go than a unit of work's straight reads
+    def _session_of_this_thread(
+        self, kind: type[_Reused], connection: Connection
+    ) -> Iterator[_Reused]:
+        """The thread's session of `kind`, bound to `connection`: made once per thread, since a
+        session costs more to make and to let go than a unit of work's straight statements
         (README, "What makes taskapi fast"). Out of its slot while in use, as kept connections
         are; one that did ORM work is closed, which leaves it empty for the next unit."""
-        session: ReadingSession | None = getattr(self._kept, "reading_session", None)
-        self._kept.reading_session = None
+        slot = kind.__name__
+        session: _Reused | None = getattr(self._kept, slot, None)
+        setattr(self._kept, slot, None)
         if session is None:
-            session = ReadingSession(connection)
+            session = kind(connection)
         else:
             session.bind_to(connection)
         try:
@@ -205,7 +262,7 @@ class Database:
         finally:
             if session.in_transaction() or session.identity_map or session.new:
                 session.close()
-            self._kept.reading_session = session
+            setattr(self._kept, slot, session)
 
     @contextmanager
     def _reading_connection(self) -> Iterator[Connection]:
@@ -241,8 +298,8 @@ class Database:
         statements of a unit of work do (README, "What makes taskapi fast", has the figures),
         and on SQLite it guards against nothing: no server can close the connection or be
         restarted behind it, as the pool's checks on PostgreSQL's connections are for. A
-        thread's writer keeps the write intent it was given (`transaction`), its reader none;
-        between units neither holds a transaction, and so no lock.
+        thread's writer begins each transaction with the write lock, its reader without; between
+        units neither holds a transaction, and so no lock.
         """
         if self._keeps_on is None:
             return None
@@ -256,7 +313,8 @@ class Database:
         kept: Connection | None = getattr(self._kept, slot, None)
         setattr(self._kept, slot, None)
         if kept is None or kept.closed:  # closed: by `dispose`
-            kept = engine.connect()
+            # A writer's every transaction takes the write lock at its BEGIN (`begin_on_driver`).
+            kept = engine.connect().execution_options(**{WRITE_INTENT: writes})
             with self._kept_lock:
                 self._all_kept.add(kept)
         try:
@@ -272,12 +330,7 @@ class Database:
         through SQLAlchemy (Core's autobegin, the ORM) or on the driver (a straight read,
         `taskapi.statements`); False when the connection could not."""
         try:
-            if connection.in_transaction():
-                connection.rollback()
-            driver = connection.connection.driver_connection
-            assert isinstance(driver, sqlite3.Connection)
-            if driver.in_transaction:
-                driver.rollback()
+            end_transaction(connection, commit=False)
         except Exception:
             logger.warning("a kept SQLite connection could not end its transaction", exc_info=True)
             return False
@@ -501,6 +554,38 @@ def sqlite_error(
     return DBAPIError.instance(sql, arguments, error, sqlite3.Error, dialect=connection.dialect)
 
 
+def begin_on_driver(connection: Connection) -> None:
+    """Begin a transaction on a SQLite connection's driver, unless one has begun (by a straight
+    statement, `taskapi.statements`, or by the unit of work, `WritingSession`). On a connection
+    that writes (`WRITE_INTENT`), with the write lock: BEGIN IMMEDIATE, which may wait out the
+    busy timeout, its failure raised as SQLAlchemy's OperationalError (answered 503) as Core
+    raises a statement's. Else deferred, which takes no lock, so never waits."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    if driver.in_transaction:
+        return
+    sql = "BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE_INTENT) else "BEGIN"
+    try:
+        driver.execute(sql)
+    except sqlite3.Error as error:
+        raise sqlite_error(connection, sql, (), error) from error
+
+
+def end_transaction(connection: Connection, *, commit: bool) -> None:
+    """Commit or roll back what a SQLite connection has open: Core's transaction (its autobegin,
+    or the ORM's), and the driver's that SQLAlchemy does not know of (straight statements',
+    `taskapi.statements`), a failure raised as SQLAlchemy's exception."""
+    if connection.in_transaction():
+        connection.commit() if commit else connection.rollback()
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    if driver.in_transaction:
+        try:
+            driver.commit() if commit else driver.rollback()
+        except sqlite3.Error as error:
+            raise sqlite_error(connection, "COMMIT" if commit else "ROLLBACK", (), error) from error
+
+
 def _use_sqlite_properly(engine: Engine) -> None:
     """Make pysqlite behave like a real transactional database.
 
@@ -524,18 +609,4 @@ def _use_sqlite_properly(engine: Engine) -> None:
         # Straight to the driver, without the execution context and result SQLAlchemy builds
         # around a statement (README, "What makes taskapi fast", has what that saves a writing
         # unit of work). Nor is a BEGIN a span when tracing is on.
-        driver = connection.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        if connection.get_execution_options().get(WRITE_INTENT, False):
-            # The write lock, which may wait out the busy timeout: a failure is raised as
-            # SQLAlchemy's OperationalError (answered 503), as Core raises a statement's.
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                raise sqlite_error(connection, "BEGIN IMMEDIATE", (), error) from error
-            return
-        # Every reading unit of work begins here: a deferred BEGIN takes no lock, so it never
-        # waits and has no lock error to translate. A read run straight on the driver may have
-        # begun it already (`taskapi.statements`).
-        if not driver.in_transaction:
-            driver.execute("BEGIN")
+        begin_on_driver(connection)

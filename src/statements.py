@@ -53,7 +53,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.crud import REQUIRED
 
-from taskapi.db import ReadingSession, sqlite_error, watchdog_of
+from taskapi.db import ReadingSession, begin_on_driver, sqlite_error, watchdog_of
 
 Params = Mapping[str, Any]
 
@@ -136,9 +136,9 @@ Arguments = Sequence[Any] | Mapping[str, Any]
 def _on_sqlite(connection: Connection, sql: str, arguments: Arguments, *, fetch: bool) -> list[Any]:
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
+    if not driver.in_transaction:
+        begin_on_driver(connection)
     try:
-        if not driver.in_transaction:
-            driver.execute("BEGIN")
         cursor = driver.execute(sql, arguments)
         return cursor.fetchall() if fetch else []
     except sqlite3.Error as error:

@@ -25,7 +25,7 @@ from taskapi.db import (
 )
 from taskapi.models import User
 from taskapi.settings import PoolSettings
-from taskapi.statements import first_row
+from taskapi.statements import first_row, write
 from tests.conftest import postgres_server_url
 from tests.utils.tcp_proxy import TcpProxy
 
@@ -216,6 +216,133 @@ def test_a_thread_keeps_one_sqlite_connection_for_writing_and_another_for_readin
     assert readers[0] is readers[1]
     assert writers[0] is not readers[0]
     assert _count_read(database) == 2
+
+
+INSERT_MARK = insert(MARKS)
+
+
+def _marks(database: Database) -> list[int]:
+    with database.reading() as session:
+        return sorted(session.scalars(select(MARKS.c.writer)))
+
+
+def test_a_writing_unit_of_straight_writes_commits_them_without_a_session_transaction(
+    database: Database,
+) -> None:
+    with database.transaction(writes=True) as session:
+        write(session, INSERT_MARK, {"writer": 1})  # a first run, through Core
+    with database.transaction(writes=True) as session:
+        write(session, INSERT_MARK, {"writer": 2})  # straight on the driver
+        bookkeeping = session.in_transaction()
+
+    assert bookkeeping is False
+    assert _marks(database) == [1, 2]
+
+
+@pytest.mark.parametrize("orm_first", [True, False], ids=["orm-first", "straight-first"])
+def test_a_writing_unit_commits_its_straight_and_orm_writes_together_or_neither(
+    database: Database, orm_first: bool
+) -> None:
+    def write_both(session: Session, first: int, then_fail: bool = False) -> None:
+        steps = [
+            lambda: session.execute(text("INSERT INTO marks VALUES (:w)"), {"w": first}),
+            lambda: write(session, INSERT_MARK, {"writer": first + 1}),
+        ]
+        for step in steps if orm_first else reversed(steps):
+            step()
+        if then_fail:
+            raise LookupError
+
+    with database.transaction(writes=True) as session:
+        write(session, INSERT_MARK, {"writer": 0})  # the insert's first run: the next are straight
+    with pytest.raises(LookupError), database.transaction(writes=True) as session:
+        write_both(session, 10, then_fail=True)
+    with database.transaction(writes=True) as session:
+        write_both(session, 20)
+
+    assert _marks(database) == [0, 20, 21]
+
+
+def test_a_writing_unit_flushes_and_commits_the_objects_it_added_after_straight_writes(
+    database: Database,
+) -> None:
+    User.metadata.create_all(database.engine, tables=[User.__table__])  # type: ignore[list-item]
+    with database.transaction(writes=True) as session:
+        write(session, INSERT_MARK, {"writer": 0})
+    with database.transaction(writes=True) as session:
+        write(session, INSERT_MARK, {"writer": 1})
+        session.add(User(email="a@example.com", name="A", age=30, password_hash="x"))
+
+    with database.reading() as session:
+        assert session.scalars(select(User.email)).all() == ["a@example.com"]
+    assert _marks(database) == [0, 1]
+
+
+def test_a_writing_unit_that_commits_before_it_raises_keeps_what_it_committed(
+    database: Database,
+) -> None:
+    """As an error that persists the unit's changes does (`DomainError.persist_changes`)."""
+    with database.transaction(writes=True) as session:
+        write(session, INSERT_MARK, {"writer": 0})
+
+    def commit_then_fail() -> None:
+        with database.transaction(writes=True) as session:
+            write(session, INSERT_MARK, {"writer": 1})
+            session.commit()
+            write(session, INSERT_MARK, {"writer": 2})
+            raise LookupError
+
+    with pytest.raises(LookupError):
+        commit_then_fail()
+
+    assert _marks(database) == [0, 1]
+
+
+def test_a_writing_unit_that_fails_ends_its_transaction_before_passing_the_turn_on(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else the next writer of the process, given the turn, meets SQLite's lock still held and
+    sleeps in its busy handler."""
+    turn, drivers, open_when_passed = database._writer_turn, [], []
+    assert turn is not None
+
+    class WatchedTurn:
+        def acquire(self, timeout: float) -> bool:
+            return turn.acquire(timeout=timeout)
+
+        def release(self) -> None:
+            open_when_passed.append(drivers[-1].in_transaction)
+            turn.release()
+
+    def write_then_fail(writer: int) -> None:
+        with database.transaction(writes=True) as session:
+            write(session, INSERT_MARK, {"writer": writer})
+            drivers.append(session.connection().connection.driver_connection)
+            raise LookupError
+
+    monkeypatch.setattr(database, "_writer_turn", WatchedTurn())
+    for writer in range(2):  # through Core, then straight on the driver
+        with pytest.raises(LookupError):
+            write_then_fail(writer)
+
+    assert open_when_passed == [False, False]
+    assert _marks(database) == []
+
+
+def test_a_thread_reuses_its_writing_session_emptied_by_a_unit_that_added_objects(
+    database: Database,
+) -> None:
+    User.metadata.create_all(database.engine, tables=[User.__table__])  # type: ignore[list-item]
+    added = User(email="a@example.com", name="A", age=30, password_hash="x")
+    with database.transaction(writes=True) as first:
+        first.add(added)
+        assert first.identity_map or first.new  # the unit holds the user it added
+    with database.transaction(writes=True) as second:
+        reused_empty = (second is first, len(second.identity_map), second.in_transaction())
+        write(second, INSERT_MARK, {"writer": 1})
+
+    assert reused_empty == (True, 0, False)
+    assert _marks(database) == [1]
 
 
 def test_a_unit_nested_in_one_of_its_kind_leaves_the_outer_snapshot_alone(

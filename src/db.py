@@ -218,10 +218,10 @@ class Database:
                 session.before_first_statement = begin_writing
             try:
                 yield session
-            except BaseException:
+                session.commit()
+            except BaseException:  # a commit that failed too: ended before the turn passes on
                 session.rollback()
                 raise
-            session.commit()
 
     @contextmanager
     def reading(self) -> Iterator[ReadingSession]:

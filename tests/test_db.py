@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import column, create_engine, event, func, insert, make_url, select, table, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from taskapi.db import (
@@ -219,6 +219,7 @@ def test_a_thread_keeps_one_sqlite_connection_for_writing_and_another_for_readin
 
 
 INSERT_MARK = insert(MARKS)
+INSERT_ORPHAN = insert(table("orphans", column("parent")))
 
 
 def _marks(database: Database) -> list[int]:
@@ -298,11 +299,11 @@ def test_a_writing_unit_that_commits_before_it_raises_keeps_what_it_committed(
     assert _marks(database) == [0, 1]
 
 
-def test_a_writing_unit_that_fails_ends_its_transaction_before_passing_the_turn_on(
+def test_a_failed_writing_unit_ends_its_transaction_before_the_turn_passes_on(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Else the next writer of the process, given the turn, meets SQLite's lock still held and
-    sleeps in its busy handler."""
+    """Whether the unit raised or its commit failed: else the next writer of the process,
+    given the turn, meets SQLite's lock still held and sleeps in its busy handler."""
     turn, drivers, open_when_passed = database._writer_turn, [], []
     assert turn is not None
 
@@ -320,13 +321,30 @@ def test_a_writing_unit_that_fails_ends_its_transaction_before_passing_the_turn_
             drivers.append(session.connection().connection.driver_connection)
             raise LookupError
 
-    monkeypatch.setattr(database, "_writer_turn", WatchedTurn())
-    for writer in range(2):  # through Core, then straight on the driver
-        with pytest.raises(LookupError):
-            write_then_fail(writer)
+    def commit_failing(_: int) -> None:
+        # A deferred foreign key is checked at COMMIT, which fails and leaves the transaction
+        # open.
+        with database.transaction(writes=True) as session:
+            write(session, INSERT_ORPHAN, {"parent": 1})
+            drivers.append(session.connection().connection.driver_connection)
 
-    assert open_when_passed == [False, False]
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE parents (id INTEGER PRIMARY KEY)")
+        connection.exec_driver_sql(
+            "CREATE TABLE orphans (parent INTEGER REFERENCES parents (id)"
+            " DEFERRABLE INITIALLY DEFERRED)"
+        )
+    monkeypatch.setattr(database, "_writer_turn", WatchedTurn())
+    for fail, error in [(write_then_fail, LookupError), (commit_failing, IntegrityError)]:
+        for writer in range(2):  # through Core, then straight on the driver
+            with pytest.raises(error):
+                fail(writer)
+
+    assert open_when_passed == [False] * 4
     assert _marks(database) == []
+    with database.transaction(writes=True) as session:  # the kept connection writes again
+        write(session, INSERT_MARK, {"writer": 1})
+    assert _marks(database) == [1]
 
 
 def test_a_thread_reuses_its_writing_session_emptied_by_a_unit_that_added_objects(

@@ -64,11 +64,10 @@ class ReadingSession(Session):
     bookkeeping of its own. ORM reads join the connection's transaction as usual, and leave
     it to `Database.reading` to end."""
 
-    def __init__(self, connection: Connection) -> None:
-        super().__init__(
-            bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only"
-        )
-        self._reading_connection = connection
+    _reading_connection: Connection | None = None
+
+    def __init__(self) -> None:
+        super().__init__(expire_on_commit=False, join_transaction_mode="rollback_only")
 
     def bind_to(self, connection: Connection) -> None:
         """Read on `connection` from now on: the session holds nothing between units of work
@@ -77,6 +76,7 @@ class ReadingSession(Session):
 
     def connection(self, bind_arguments: Any = None, execution_options: Any = None) -> Connection:
         if bind_arguments is None and execution_options is None:
+            assert self._reading_connection is not None, "bound by Database.reading"
             return self._reading_connection
         return super().connection(bind_arguments, execution_options)
 
@@ -107,45 +107,47 @@ class WritingSession(Session):
             start()
 
 
-class KeptWritingSession(WritingSession):
-    """The session of a unit of work on a connection it keeps (SQLite's: see
-    `Database.transaction`). It hands that connection straight to statements, as
-    `ReadingSession` does, and the transaction is begun and committed on the driver: a unit of
-    work whose statements all run straight (`taskapi.statements`) never makes the session set
-    up transaction bookkeeping of its own (README, "What makes taskapi fast", has what that
-    saves). ORM work joins the connection's transaction, and `commit` ends them all."""
+class StraightWritingSession(WritingSession):
+    """The session of a unit of work that begins and ends its transaction on the driver, on a
+    connection the unit takes at its first statement (`Database.transaction`): SQLite's kept
+    connection, or one of PostgreSQL's pool. It hands that connection straight to statements,
+    as `ReadingSession` does: a unit of work whose statements all run straight
+    (`taskapi.statements`) never makes the session set up transaction bookkeeping of its own
+    (README, "What makes taskapi fast", has what that saves). ORM work joins the connection's
+    transaction, and `commit` and `rollback` end them all."""
 
-    def __init__(self, connection: Connection) -> None:
+    unit_connection: Connection | None = None
+
+    def __init__(self) -> None:
         # Joined without a savepoint: the session never commits a transaction it did not
         # begin, and its commit ends the connection's.
-        super().__init__(
-            bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only"
-        )
-        self.kept_connection = connection
+        super().__init__(expire_on_commit=False, join_transaction_mode="rollback_only")
 
-    def bind_to(self, connection: Connection) -> None:
-        """Serve a unit of work on `connection` (`Database._session_of_this_thread`)."""
-        self.bind = self.kept_connection = connection
-        self.before_first_statement = None
+    def bind_to(self, connection: Connection | None) -> None:
+        """Serve its unit of work on `connection` (None: before its first statement)."""
+        self.bind = self.unit_connection = connection
 
     def connection(self, bind_arguments: Any = None, execution_options: Any = None) -> Connection:
         if bind_arguments or execution_options:
             return super().connection(bind_arguments, execution_options)
         self._start()
-        return self.kept_connection
+        assert self.unit_connection is not None, "bound at the first statement"
+        return self.unit_connection
 
     def commit(self) -> None:
         if self.in_transaction():  # the ORM's work (attaching an object begins it too)
             super().commit()  # flushes; commits the transaction if the session began it
-        end_transaction(self.kept_connection, commit=True)
+        if self.unit_connection is not None:
+            end_transaction(self.unit_connection, commit=True)
 
     def rollback(self) -> None:
         super().rollback()
-        end_transaction(self.kept_connection, commit=False)
+        if self.unit_connection is not None:
+            end_transaction(self.unit_connection, commit=False)
 
 
 # The sessions a thread keeps from one unit of work to the next (`_session_of_this_thread`).
-_Reused = TypeVar("_Reused", ReadingSession, KeptWritingSession)
+_Reused = TypeVar("_Reused", ReadingSession, StraightWritingSession)
 
 
 class Database:
@@ -195,31 +197,43 @@ class Database:
         handler still arbitrates. The whole unit of work runs in one thread (one handler call),
         so a writer never waits for a thread while holding the turn.
 
-        Both happen at the unit of work's first statement, not when the block opens. On SQLite
-        the unit runs on the connection its thread keeps for writing, in the session the
-        thread keeps for it (`KeptWritingSession`), which begins and commits on the driver.
+        Both happen at the unit of work's first statement, not when the block opens, and so
+        does taking the unit's connection: on SQLite the one its thread keeps, on PostgreSQL
+        one of the pool. The unit runs in a session its thread keeps
+        (`StraightWritingSession`), which begins and ends the transaction on the driver.
         """
         with ExitStack() as stack:
-            kept = self._kept_connection_of_this_thread(writes=writes)
+            bind = self._bind
+            straight = isinstance(bind, Engine)  # else a test's connection: savepoints in it
             session: WritingSession = stack.enter_context(
-                self._sessions()
-                if kept is None
-                else self._session_of_this_thread(KeptWritingSession, stack.enter_context(kept))
+                self._session_of_this_thread(StraightWritingSession)
+                if straight
+                else self._sessions()
             )
-            if writes:
 
-                def begin_writing() -> None:
+            def first_statement() -> None:
+                # The turn before the connection, so that the connection's transaction has
+                # ended, whatever happened, before the turn passes on.
+                if writes:
                     stack.enter_context(self._turn(writes=True))
-                    if isinstance(session, KeptWritingSession):
-                        begin_on_driver(session.kept_connection)
-                    else:
+                if not isinstance(session, StraightWritingSession):
+                    if writes:
                         session.connection(execution_options={WRITE_INTENT: True})
+                    return
+                kept = self._kept_connection_of_this_thread(writes=writes)
+                assert isinstance(bind, Engine)
+                connection = stack.enter_context(kept if kept is not None else bind.connect())
+                session.bind_to(connection)
+                if kept is not None:  # psycopg begins at the first statement by itself
+                    begin_on_driver(connection)
 
-                session.before_first_statement = begin_writing
+            if isinstance(session, StraightWritingSession):
+                session.bind_to(None)
+            session.before_first_statement = first_statement
             try:
                 yield session
                 session.commit()
-            except BaseException:  # a commit that failed too: ended before the turn passes on
+            except BaseException:  # a commit that failed too
                 session.rollback()
                 raise
 
@@ -236,27 +250,21 @@ class Database:
         """
         kept = self._kept_connection_of_this_thread(writes=False)
         connection = kept if kept is not None else self._reading_connection()
-        with (
-            connection as reading_on,
-            self._session_of_this_thread(ReadingSession, reading_on) as session,
-        ):
+        with connection as reading_on, self._session_of_this_thread(ReadingSession) as session:
+            session.bind_to(reading_on)
             yield session
 
     @contextmanager
-    def _session_of_this_thread(
-        self, kind: type[_Reused], connection: Connection
-    ) -> Iterator[_Reused]:
-        """The thread's session of `kind`, bound to `connection`: made once per thread, since a
-        session costs more to make and to let go than a unit of work's straight statements
+    def _session_of_this_thread(self, kind: type[_Reused]) -> Iterator[_Reused]:
+        """The thread's session of `kind`, for its caller to bind: made once per thread, since
+        a session costs more to make and to let go than a unit of work's straight statements
         (README, "What makes taskapi fast"). Out of its slot while in use, as kept connections
         are; one that did ORM work is closed, which leaves it empty for the next unit."""
         slot = kind.__name__
         session: _Reused | None = getattr(self._kept, slot, None)
         setattr(self._kept, slot, None)
         if session is None:
-            session = kind(connection)
-        else:
-            session.bind_to(connection)
+            session = kind()
         try:
             yield session
         finally:
@@ -572,18 +580,51 @@ def begin_on_driver(connection: Connection) -> None:
 
 
 def end_transaction(connection: Connection, *, commit: bool) -> None:
-    """Commit or roll back what a SQLite connection has open: Core's transaction (its autobegin,
-    or the ORM's), and the driver's that SQLAlchemy does not know of (straight statements',
-    `taskapi.statements`), a failure raised as SQLAlchemy's exception."""
+    """Commit or roll back what a connection has open: Core's transaction (its autobegin, or
+    the ORM's), and the driver's that SQLAlchemy does not know of (straight statements',
+    `taskapi.statements`), a failure raised as SQLAlchemy's exception. A connection that was
+    lost (invalidated) has nothing left to end."""
+    if connection.invalidated:
+        return
     if connection.in_transaction():
         connection.commit() if commit else connection.rollback()
+    sql = "COMMIT" if commit else "ROLLBACK"
     driver = connection.connection.driver_connection
+    if isinstance(driver, psycopg.Connection):
+        if driver.info.transaction_status != TransactionStatus.IDLE:
+            with on_postgresql_driver(connection, sql, None):
+                driver.commit() if commit else driver.rollback()
+        return
     assert isinstance(driver, sqlite3.Connection)
     if driver.in_transaction:
         try:
             driver.commit() if commit else driver.rollback()
         except sqlite3.Error as error:
-            raise sqlite_error(connection, "COMMIT" if commit else "ROLLBACK", (), error) from error
+            raise sqlite_error(connection, sql, (), error) from error
+
+
+@contextmanager
+def on_postgresql_driver(connection: Connection, sql: str, arguments: Any) -> Iterator[None]:
+    """Around a call on `connection`'s psycopg connection, what Core does around its own: the
+    socket watchdog's deadline, a psycopg error raised as SQLAlchemy's exception for it, and a
+    connection the error says is lost invalidated (the pool's other connections are then
+    checked as they leave it)."""
+    watchdog = watchdog_of(connection.engine)
+    try:
+        with watchdog.guarding(connection) if watchdog is not None else contextlib.nullcontext():
+            yield
+    except psycopg.Error as error:
+        lost = connection.dialect.is_disconnect(error, connection.connection, None)  # type: ignore[arg-type]
+        if lost:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql,
+            arguments,
+            error,
+            psycopg.Error,
+            dialect=connection.dialect,
+            connection_invalidated=lost,
+        ) from error
 
 
 def _use_sqlite_properly(engine: Engine) -> None:

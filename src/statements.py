@@ -40,20 +40,24 @@ import sqlite3
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from sqlalchemy import Insert, Select
 from sqlalchemy.engine import Compiled, Connection, Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.crud import REQUIRED
 
-from taskapi.db import ReadingSession, begin_on_driver, sqlite_error, watchdog_of
+from taskapi.db import (
+    ReadingSession,
+    begin_on_driver,
+    on_postgresql_driver,
+    sqlite_error,
+    watchdog_of,
+)
 
 Params = Mapping[str, Any]
 
@@ -149,23 +153,9 @@ def _on_postgresql(
     connection: Connection, sql: str, arguments: Arguments, *, fetch: bool
 ) -> list[Any]:
     cursor = _cursor_of(connection)
-    watchdog = watchdog_of(connection.engine)
-    try:
-        with watchdog.guarding(connection) if watchdog is not None else nullcontext():
-            cursor.execute(sql, arguments)
-            return cursor.fetchall() if fetch else []
-    except psycopg.Error as error:
-        lost = connection.dialect.is_disconnect(error, connection.connection, None)  # type: ignore[arg-type]
-        if lost:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            sql,
-            arguments,
-            error,
-            psycopg.Error,
-            dialect=connection.dialect,
-            connection_invalidated=lost,
-        ) from error
+    with on_postgresql_driver(connection, sql, arguments):
+        cursor.execute(sql, arguments)
+        return cursor.fetchall() if fetch else []
 
 
 def _cursor_of(connection: Connection) -> psycopg.Cursor[Any]:

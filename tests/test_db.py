@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -536,6 +537,80 @@ def _now_twice(session: Session) -> tuple[Any, Any]:
     first = session.scalar(text("SELECT now()"))
     time.sleep(0.01)
     return first, session.scalar(text("SELECT now()"))
+
+
+@pytest.fixture
+def postgres_marks(postgres_of_one_connection: Database) -> Iterator[Any]:
+    """A table of marks of this test's own on the PostgreSQL server, dropped after it."""
+    marks = table(f"marks_{uuid.uuid4().hex}", column("writer"))
+    with postgres_of_one_connection.engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE TABLE {marks.name} (writer INTEGER)")
+    yield marks
+    with postgres_of_one_connection.engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP TABLE {marks.name}")
+
+
+def _writers(database: Database, marks: Any) -> list[int]:
+    with database.reading() as session:
+        return sorted(session.scalars(select(marks.c.writer)))
+
+
+def test_a_writing_unit_on_postgresql_commits_straight_writes_without_a_session_transaction(
+    postgres_of_one_connection: Database, postgres_marks: Any
+) -> None:
+    db, inserting = postgres_of_one_connection, insert(postgres_marks)
+    with db.transaction(writes=True) as session:
+        write(session, inserting, {"writer": 1})  # a first run, through Core
+    with db.transaction(writes=True) as session:
+        write(session, inserting, {"writer": 2})  # straight on the driver
+        bookkeeping = session.in_transaction()
+
+    assert bookkeeping is False
+    assert _writers(db, postgres_marks) == [1, 2]
+
+
+def test_a_failed_writing_unit_on_postgresql_leaves_its_connection_out_of_any_transaction(
+    postgres_of_one_connection: Database, postgres_marks: Any
+) -> None:
+    db, inserting = postgres_of_one_connection, insert(postgres_marks)
+
+    def write_then_fail(writer: int) -> None:
+        with db.transaction(writes=True) as session:
+            write(session, inserting, {"writer": writer})
+            raise LookupError
+
+    for writer in range(2):  # through Core, then straight on the driver
+        with pytest.raises(LookupError):
+            write_then_fail(writer)
+    with db.transaction(writes=True) as session:  # the pool's one connection, reused
+        write(session, inserting, {"writer": 2})
+        first, second = _now_twice(session)
+
+    assert first == second  # one transaction, not a statement left in autocommit
+    assert _writers(db, postgres_marks) == [2]
+
+
+def test_a_writing_unit_whose_connection_was_lost_fails_as_lost_and_the_next_writes_again(
+    postgres_of_one_connection: Database, postgres_marks: Any
+) -> None:
+    db, inserting = postgres_of_one_connection, insert(postgres_marks)
+    url = db.engine.url.render_as_string(hide_password=False)
+    backend = select(func.pg_backend_pid().label("pid"))
+    with db.transaction(writes=True) as session:  # first runs, through Core
+        write(session, inserting, {"writer": 0})
+        first_row(session, backend, {})
+
+    def lose_the_connection_then_commit() -> None:
+        with db.transaction(writes=True) as session:  # straight: committed on the driver
+            write(session, inserting, {"writer": 1})
+            _terminate(url, first_row(session, backend, {}).pid)
+
+    with pytest.raises(OperationalError):  # answered 503
+        lose_the_connection_then_commit()
+    with db.transaction(writes=True) as session:
+        write(session, inserting, {"writer": 2})
+
+    assert _writers(db, postgres_marks) == [0, 2]
 
 
 def test_a_straight_read_after_its_connection_was_replaced_runs_on_the_new_one(

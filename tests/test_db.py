@@ -223,21 +223,25 @@ INSERT_MARK = insert(MARKS)
 INSERT_ORPHAN = insert(table("orphans", column("parent")))
 
 
-def _marks(database: Database) -> list[int]:
+def _marks(database: Database, marks: Any = MARKS) -> list[int]:
     with database.reading() as session:
-        return sorted(session.scalars(select(MARKS.c.writer)))
+        return sorted(session.scalars(select(marks.c.writer)))
+
+
+def _in_a_session_transaction_after_a_straight_write(database: Database, inserting: Any) -> bool:
+    """Whether a writing unit's session set up a transaction of its own for a straight write
+    (the insert's first run, before it, goes through Core), its two marks committed."""
+    with database.transaction(writes=True) as session:
+        write(session, inserting, {"writer": 1})
+    with database.transaction(writes=True) as session:
+        write(session, inserting, {"writer": 2})  # straight on the driver
+        return session.in_transaction()
 
 
 def test_a_writing_unit_of_straight_writes_commits_them_without_a_session_transaction(
     database: Database,
 ) -> None:
-    with database.transaction(writes=True) as session:
-        write(session, INSERT_MARK, {"writer": 1})  # a first run, through Core
-    with database.transaction(writes=True) as session:
-        write(session, INSERT_MARK, {"writer": 2})  # straight on the driver
-        bookkeeping = session.in_transaction()
-
-    assert bookkeeping is False
+    assert _in_a_session_transaction_after_a_straight_write(database, INSERT_MARK) is False
     assert _marks(database) == [1, 2]
 
 
@@ -550,23 +554,12 @@ def postgres_marks(postgres_of_one_connection: Database) -> Iterator[Any]:
         connection.exec_driver_sql(f"DROP TABLE {marks.name}")
 
 
-def _writers(database: Database, marks: Any) -> list[int]:
-    with database.reading() as session:
-        return sorted(session.scalars(select(marks.c.writer)))
-
-
 def test_a_writing_unit_on_postgresql_commits_straight_writes_without_a_session_transaction(
     postgres_of_one_connection: Database, postgres_marks: Any
 ) -> None:
-    db, inserting = postgres_of_one_connection, insert(postgres_marks)
-    with db.transaction(writes=True) as session:
-        write(session, inserting, {"writer": 1})  # a first run, through Core
-    with db.transaction(writes=True) as session:
-        write(session, inserting, {"writer": 2})  # straight on the driver
-        bookkeeping = session.in_transaction()
-
-    assert bookkeeping is False
-    assert _writers(db, postgres_marks) == [1, 2]
+    db = postgres_of_one_connection
+    assert _in_a_session_transaction_after_a_straight_write(db, insert(postgres_marks)) is False
+    assert _marks(db, postgres_marks) == [1, 2]
 
 
 def test_a_failed_writing_unit_on_postgresql_leaves_its_connection_out_of_any_transaction(
@@ -587,7 +580,7 @@ def test_a_failed_writing_unit_on_postgresql_leaves_its_connection_out_of_any_tr
         first, second = _now_twice(session)
 
     assert first == second  # one transaction, not a statement left in autocommit
-    assert _writers(db, postgres_marks) == [2]
+    assert _marks(db, postgres_marks) == [2]
 
 
 def test_a_writing_unit_whose_connection_was_lost_fails_as_lost_and_the_next_writes_again(
@@ -610,7 +603,7 @@ def test_a_writing_unit_whose_connection_was_lost_fails_as_lost_and_the_next_wri
     with db.transaction(writes=True) as session:
         write(session, inserting, {"writer": 2})
 
-    assert _writers(db, postgres_marks) == [0, 2]
+    assert _marks(db, postgres_marks) == [0, 2]
 
 
 def test_a_straight_read_after_its_connection_was_replaced_runs_on_the_new_one(

@@ -36,7 +36,8 @@ from taskapi.settings import PoolSettings
 
 logger = logging.getLogger(__name__)
 
-# Execution option naming a unit of work that will write (see `Database.transaction`).
+# Execution option of the SQLite connection a thread keeps for writing units of work
+# (`Database._kept_connection`): its transactions begin with the write lock.
 WRITE_INTENT = "taskapi_writes"
 # How long a SQLite writer waits for its turn, behind this process's writers or another's.
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -203,32 +204,26 @@ class Database:
         (`StraightWritingSession`), which begins and ends the transaction on the driver.
         """
         with ExitStack() as stack:
+            session: WritingSession
             bind = self._bind
-            straight = isinstance(bind, Engine)  # else a test's connection: savepoints in it
-            session: WritingSession = stack.enter_context(
-                self._session_of_this_thread(StraightWritingSession)
-                if straight
-                else self._sessions()
-            )
+            if isinstance(bind, Engine):
+                straight = stack.enter_context(self._session_of_this_thread(StraightWritingSession))
+                straight.bind_to(None)
+                session = straight
+            else:  # a test's connection: the session's savepoints in the test's transaction
+                session = stack.enter_context(self._sessions())
 
             def first_statement() -> None:
                 # The turn before the connection, so that the connection's transaction has
                 # ended, whatever happened, before the turn passes on.
                 if writes:
                     stack.enter_context(self._turn(writes=True))
-                if not isinstance(session, StraightWritingSession):
-                    if writes:
-                        session.connection(execution_options={WRITE_INTENT: True})
-                    return
-                kept = self._kept_connection_of_this_thread(writes=writes)
-                assert isinstance(bind, Engine)
-                connection = stack.enter_context(kept if kept is not None else bind.connect())
-                session.bind_to(connection)
-                if kept is not None:  # psycopg begins at the first statement by itself
-                    begin_on_driver(connection)
+                if isinstance(bind, Engine):
+                    # Its first statement begins the transaction: psycopg by itself, SQLite's
+                    # driver with the write lock a kept writer connection carries.
+                    kept = self._kept_connection_of_this_thread(writes=writes)
+                    straight.bind_to(stack.enter_context(kept or bind.connect()))
 
-            if isinstance(session, StraightWritingSession):
-                session.bind_to(None)
             session.before_first_statement = first_statement
             try:
                 yield session
@@ -563,8 +558,8 @@ def sqlite_error(
 
 
 def begin_on_driver(connection: Connection) -> None:
-    """Begin a transaction on a SQLite connection's driver, unless one has begun (by a straight
-    statement, `taskapi.statements`, or by the unit of work, `WritingSession`). On a connection
+    """Begin a transaction on a SQLite connection's driver, unless one has begun: at the first
+    statement of a unit of work, straight (`taskapi.statements`) or through Core. On a connection
     that writes (`WRITE_INTENT`), with the write lock: BEGIN IMMEDIATE, which may wait out the
     busy timeout, its failure raised as SQLAlchemy's OperationalError (answered 503) as Core
     raises a statement's. Else deferred, which takes no lock, so never waits."""
